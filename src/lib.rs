@@ -1,0 +1,2 @@
+//! sparklink: wire NVIDIA DGX Spark machines into a cluster over QSFP.
+pub mod vars;
