@@ -5,14 +5,18 @@
 
 use crate::config::Source;
 
-/// Built-in playbooks by file name.
-pub const PLAYBOOKS: &[(&str, &str)] = &[
-    ("connect.yml", include_str!("../playbooks/connect.yml")),
-    (
-        "disconnect.yml",
-        include_str!("../playbooks/disconnect.yml"),
-    ),
-];
+/// `sparklink up`.
+pub const CONNECT: Builtin = Builtin("connect.yml", include_str!("../playbooks/connect.yml"));
+/// `sparklink down`.
+pub const DISCONNECT: Builtin = Builtin(
+    "disconnect.yml",
+    include_str!("../playbooks/disconnect.yml"),
+);
+/// `sparklink verify`.
+pub const VERIFY: Builtin = Builtin("verify.yml", include_str!("../playbooks/verify.yml"));
+
+/// Every built-in playbook.
+pub const PLAYBOOKS: &[Builtin] = &[CONNECT, DISCONNECT, VERIFY];
 
 /// Built-in templates by file name.
 pub const TEMPLATES: &[(&str, &str)] = &[(
@@ -20,13 +24,18 @@ pub const TEMPLATES: &[(&str, &str)] = &[(
     include_str!("../templates/40-cx7.yaml.j2"),
 )];
 
-/// The built-in playbook `name` (one of [`PLAYBOOKS`]) as a playbook source.
-pub fn playbook(name: &'static str) -> Source<'static> {
-    let text = PLAYBOOKS
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map_or("", |(_, text)| *text);
-    Source::Embedded { name, text }
+/// A playbook compiled in: file name and text.
+#[derive(Clone, Copy, Debug)]
+pub struct Builtin(pub &'static str, pub &'static str);
+
+impl Builtin {
+    /// As a playbook source.
+    pub fn source(self) -> Source<'static> {
+        Source::Embedded {
+            name: self.0,
+            text: self.1,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -38,7 +47,7 @@ mod tests {
 
     #[test]
     fn every_built_in_playbook_parses() {
-        for (name, text) in PLAYBOOKS {
+        for Builtin(name, text) in PLAYBOOKS {
             if let Err(e) = Playbook::parse(Path::new(name), text, crate::modules::NAMES) {
                 panic!("{name}: {e}");
             }

@@ -17,6 +17,8 @@ pub struct Cli {
 pub enum Command {
     /// Connect the Sparks over QSFP: check, address, apply safely, exchange keys, prove it (playbooks/connect.yml, built in).
     Up(RunOptions),
+    /// Check the link read-only and name each fault with its fix (playbooks/verify.yml, built in).
+    Verify(RunOptions),
     /// Undo `up`: remove the netplan file and the keys it added (playbooks/disconnect.yml, built in).
     Down(RunOptions),
     /// Run a playbook file against the inventory.

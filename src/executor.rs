@@ -343,7 +343,7 @@ impl<'a> Executor<'a> {
 
     /// A host's variables as a task sees them: inventory < play vars <
     /// task vars < facts and registered results < extra vars.
-    fn view(&self, host: &str, task: &Task, live: &[String]) -> Vars {
+    fn view(&self, host: &str, task: &Task, live: &[String], all: &[String]) -> Vars {
         let mut vars = self.base_view(host);
         let hostvars: serde_json::Map<String, Value> = self
             .hosts
@@ -368,6 +368,10 @@ impl<'a> Executor<'a> {
         vars.insert(
             "ansible_play_hosts".into(),
             live.iter().map(|h| Value::from(h.clone())).collect(),
+        );
+        vars.insert(
+            "ansible_play_hosts_all".into(),
+            all.iter().map(|h| Value::from(h.clone())).collect(),
         );
         vars.insert("inventory_hostname".into(), host.into());
         vars.insert("ansible_check_mode".into(), self.settings.check.into());
@@ -423,7 +427,7 @@ impl<'a> Executor<'a> {
         });
         let views: Vec<(String, Vars)> = runners
             .iter()
-            .map(|h| (h.clone(), self.view(h, task, &live)))
+            .map(|h| (h.clone(), self.view(h, task, &live, hosts)))
             .collect();
         let this = &*self;
         let mut outcomes: Vec<HostOutcome> = stream::iter(views)

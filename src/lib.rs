@@ -62,8 +62,9 @@ where
     };
     let (options, source) = match &cli.command {
         Command::Run { playbook, options } => (options, Source::File(playbook)),
-        Command::Up(options) => (options, assets::playbook("connect.yml")),
-        Command::Down(options) => (options, assets::playbook("disconnect.yml")),
+        Command::Up(options) => (options, assets::CONNECT.source()),
+        Command::Down(options) => (options, assets::DISCONNECT.source()),
+        Command::Verify(options) => (options, assets::VERIFY.source()),
     };
     let mut config = match RunConfig::new(options, source, modules::NAMES) {
         Ok(config) => config,

@@ -134,7 +134,7 @@ impl Reporter {
         let mut text = format!("  {label:<11} {host}");
         if !result.msg.is_empty() && (result.status != Status::Ok || self.verbose) {
             text.push_str("  ");
-            text.push_str(&result.msg);
+            text.push_str(&result.msg.replace('\n', "\n      "));
         }
         if self.verbose {
             for key in ["stdout", "stderr"] {
@@ -216,6 +216,21 @@ impl EventSink for Reporter {
                     .entry(host.clone())
                     .or_default()
                     .add(&result);
+                if let Some(serde_json::Value::Object(row)) = result.data.get("summary") {
+                    let title = row
+                        .get("title")
+                        .and_then(|t| t.as_str())
+                        .unwrap_or("summary");
+                    let columns = row.get("columns").cloned().unwrap_or_default();
+                    let table = state
+                        .doc
+                        .summaries
+                        .entry(title.to_owned())
+                        .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+                    if let serde_json::Value::Object(rows) = table {
+                        rows.insert(host.clone(), columns);
+                    }
+                }
                 if let Some(task_doc) = state.doc.plays.last_mut().and_then(|p| p.tasks.last_mut())
                 {
                     let value = serde_json::to_value(&result).unwrap_or(serde_json::Value::Null);
@@ -271,7 +286,9 @@ pub fn recap_table(recap: &Recap) -> Table {
     table
 }
 
-/// A `summary` table: one row per host, columns in first-seen order.
+/// A `summary` table: one row per host, columns in first-seen order; with
+/// more than four columns, one row per column and one column per host, so
+/// it stays readable on a terminal.
 pub fn summary_table(rows: &serde_json::Map<String, serde_json::Value>) -> Table {
     let mut columns: Vec<String> = Vec::new();
     for row in rows.values() {
@@ -283,26 +300,36 @@ pub fn summary_table(rows: &serde_json::Map<String, serde_json::Value>) -> Table
             }
         }
     }
+    let cell = |host: &str, column: &str| match rows.get(host).and_then(|r| r.get(column)) {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(serde_json::Value::Array(items)) => items
+            .iter()
+            .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
+            .collect::<Vec<_>>()
+            .join(", "),
+        Some(serde_json::Value::Null) | None => "-".to_owned(),
+        Some(other) => other.to_string(),
+    };
     let mut table = Table::new();
     table.load_preset(UTF8_FULL_CONDENSED);
-    let mut header = vec!["host".to_owned()];
-    header.extend(columns.iter().cloned());
-    table.set_header(header);
-    for (host, row) in rows {
-        let mut cells = vec![host.clone()];
+    if columns.len() > 4 {
+        let mut header = vec![String::new()];
+        header.extend(rows.keys().cloned());
+        table.set_header(header);
         for column in &columns {
-            cells.push(match row.get(column) {
-                Some(serde_json::Value::String(s)) => s.clone(),
-                Some(serde_json::Value::Array(items)) => items
-                    .iter()
-                    .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                Some(serde_json::Value::Null) | None => "-".to_owned(),
-                Some(other) => other.to_string(),
-            });
+            let mut line = vec![column.clone()];
+            line.extend(rows.keys().map(|host| cell(host, column)));
+            table.add_row(line);
         }
-        table.add_row(cells);
+    } else {
+        let mut header = vec!["host".to_owned()];
+        header.extend(columns.iter().cloned());
+        table.set_header(header);
+        for host in rows.keys() {
+            let mut line = vec![host.clone()];
+            line.extend(columns.iter().map(|column| cell(host, column)));
+            table.add_row(line);
+        }
     }
     table
 }

@@ -51,6 +51,9 @@ impl Templates {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_keep_trailing_newline(true);
+        // As Ansible's template module: a block tag's own line leaves no blank line.
+        env.set_trim_blocks(true);
+        env.set_lstrip_blocks(true);
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
         let search = dirs.clone();
         let embedded: BTreeMap<&str, &str> = embedded.iter().copied().collect();

@@ -4,7 +4,7 @@
 use super::{strings, Context, ModuleError, Outcome};
 
 const GATHER: &str =
-    "hostname; id -un; id -u; uname -r; uname -m; cat /etc/os-release 2>/dev/null || true";
+    "hostname; id -un; id -u; printf '%s\\n' \"$HOME\"; uname -r; uname -m; cat /etc/os-release 2>/dev/null || true";
 
 pub async fn run(ctx: &Context<'_>) -> Result<Outcome, ModuleError> {
     let out = ctx
@@ -31,6 +31,7 @@ fn parse(text: &str) -> crate::vars::Vars {
         "ansible_hostname",
         "ansible_user_id",
         "ansible_user_uid",
+        "ansible_user_dir",
         "ansible_kernel",
         "ansible_architecture",
     ] {
@@ -64,8 +65,9 @@ mod tests {
           "ansible_hostname": "spark-1",
           "ansible_user_id": "nvidia",
           "ansible_user_uid": "1000",
-          "ansible_kernel": "/home/nvidia",
-          "ansible_architecture": "6.11.0-1016-nvidia",
+          "ansible_user_dir": "/home/nvidia",
+          "ansible_kernel": "6.11.0-1016-nvidia",
+          "ansible_architecture": "aarch64",
           "ansible_os_pretty_name": "Ubuntu 24.04.3 LTS",
           "ansible_distribution": "Ubuntu",
           "ansible_distribution_version": "24.04",

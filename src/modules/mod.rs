@@ -9,6 +9,7 @@ mod copy;
 mod facts;
 mod file;
 mod ip_address;
+mod link_check;
 mod netplan;
 mod qsfp_facts;
 mod qsfp_plan;
@@ -35,6 +36,7 @@ pub const NAMES: &[&str] = &[
     "facts",
     "file",
     "ip_address",
+    "link_check",
     "netplan",
     "qsfp_facts",
     "qsfp_plan",
@@ -135,6 +137,7 @@ pub async fn run(
         "ssh_key" => ssh_key::run(parse(name, args)?, ctx).await,
         "summary" => summary::run(parse(name, args)?),
         "ip_address" => ip_address::run(parse(name, args)?, ctx).await,
+        "link_check" => link_check::run(ctx).await,
         other => Err(ModuleError::Args {
             module: other.to_owned(),
             detail: format!("no such module (known: {})", NAMES.join(", ")),

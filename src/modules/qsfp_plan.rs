@@ -103,15 +103,16 @@ pub fn run(ctx: &Context<'_>) -> Result<Outcome, ModuleError> {
     let mut outcome = Outcome::default();
     outcome.facts.insert("qsfp_plan".into(), value.clone());
     outcome.data.insert("qsfp_plan".into(), value);
+    let prefix = format!("{me}: ");
     outcome.warnings = warnings
-        .into_iter()
-        .filter(|w| w.starts_with(&format!("{me}:")))
+        .iter()
+        .filter_map(|w| w.strip_prefix(&prefix).map(str::to_owned))
         .collect();
     Ok(outcome)
 }
 
 /// Reads every play host's facts and variables out of `hostvars`.
-fn nodes_from_vars(vars: &Vars) -> Result<Vec<Node>, ModuleError> {
+pub fn nodes_from_vars(vars: &Vars) -> Result<Vec<Node>, ModuleError> {
     let hosts: Vec<String> = vars
         .get("ansible_play_hosts")
         .and_then(Value::as_array)
@@ -315,12 +316,16 @@ pub fn plan(nodes: &[Node]) -> Result<(BTreeMap<String, Plan>, Vec<String>), Str
                     .interfaces
                     .iter()
                     .any(|f| f.name == i.name && f.carrier);
+                // A port without carrier gets no address (netplan leaves it down).
+                if !carrier {
+                    return Vec::new();
+                }
                 let mut list: Vec<String> = i
                     .addresses
                     .iter()
                     .map(|a| format!("{}={a}", i.name))
                     .collect();
-                if i.link_local && carrier {
+                if i.link_local {
                     list.push(format!("{}=link-local", i.name));
                 }
                 list
@@ -497,7 +502,7 @@ fn manual(node: &Node) -> Result<Vec<PlannedInterface>, String> {
 
 /// Two interfaces of one node in one subnet: the seed's option 2 does it,
 /// and it confuses routing (reference §3). A warning, not an error.
-fn shared_subnets(node: &str, list: &[PlannedInterface]) -> Vec<String> {
+pub fn shared_subnets(node: &str, list: &[PlannedInterface]) -> Vec<String> {
     let mut seen: BTreeMap<(u32, u8), &str> = BTreeMap::new();
     let mut warnings = Vec::new();
     for iface in list {
