@@ -21,12 +21,12 @@ pub enum ConfigError {
     Playbook(Box<PlaybookError>),
     #[error("bad -e `{arg}`: {reason} (write KEY=VALUE, or a JSON object)")]
     ExtraVar { arg: String, reason: String },
-    #[error("play '{play}' in {file}: {source}")]
+    #[error("play '{play}' in {file}: {cause}")]
     PlayHosts {
         play: String,
         file: String,
-        #[source]
-        source: Box<InventoryError>,
+        /// Shown in the message, not as a separate cause.
+        cause: Box<InventoryError>,
     },
     #[error(
         "--limit `{limit}` leaves no host for any play of {file} (hosts of the plays: {hosts})"
@@ -95,7 +95,7 @@ impl RunConfig {
                     .map_err(|source| ConfigError::PlayHosts {
                         play: play.name.clone(),
                         file: playbook.path.display().to_string(),
-                        source: Box::new(source),
+                        cause: Box::new(source),
                     })?;
             let selected = match &limit {
                 Some(limit) => limit.apply(&inventory, selected)?,

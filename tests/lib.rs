@@ -1,1 +1,11 @@
-//! Integration tests: one binary (see Cargo.toml).
+//! Integration tests: one binary. Lab tests build the lab of simulated
+//! Sparks (tests/lab) and fail, never skip, when it cannot be built.
+
+mod bad_input;
+mod connect;
+mod engine;
+mod hardening;
+mod lab;
+mod lab_selftest;
+mod support;
+mod verify;

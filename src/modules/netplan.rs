@@ -59,6 +59,9 @@ enum State {
 /// Lists the other netplan files, each after a `@@@ PATH` line.
 const OTHERS: &str = r#"for f in /etc/netplan/*.yaml /etc/netplan/*.yml; do [ -f "$f" ] && [ "$f" != "$1" ] && { echo "@@@ $f"; cat -- "$f"; echo; }; done; true"#;
 
+/// Prints `pending` when a watchdog of an unconfirmed change is armed.
+const PENDING: &str = r#"for p in /run/sparklink/*.pid; do [ -f "$p" ] && [ ! -e "${p%.pid}.confirmed" ] && echo pending; done; true"#;
+
 /// Validates the new set of files with netplan's generator in a scratch root.
 const VALIDATE: &str = r#"set -e
 d=$(mktemp -d); trap 'rm -rf -- "$d"' EXIT
@@ -74,13 +77,44 @@ if [ -f "$1" ] && ! head -n 1 -- "$1" | grep -q '^# Written by sparklink' && [ !
   mkdir -p -- "$2"; chmod 700 -- "$2"; cp -p -- "$1" "$2/"; echo saved
 fi"#;
 
-/// Arms the watchdog, swaps the file in, applies. $1 dest, $2 state
-/// (present/absent), $3 seconds, $4 run id, $5 backup dir; content on stdin.
+/// Stages the new file, arms the watchdog, swaps the file in, applies.
+/// $1 dest, $2 state (present/absent), $3 seconds, $4 run id, $5 backup
+/// dir; content on stdin. Exit 5: nothing could be written, nothing changed;
+/// exit 4: apply failed and the previous file was put back.
 const APPLY: &str = r#"set -e
 dest=$1 state=$2 secs=$3 id=$4 backup=$5
+dir=$(dirname -- "$dest")
 run=/run/sparklink/$id
 mkdir -p /run/sparklink
-if [ -f "$dest" ]; then cp -p -- "$dest" "$run.prev"; else rm -f -- "$run.prev"; fi
+# 1. Stage beside the target: a full or read-only disk fails here, before
+#    anything has changed.
+tmp=$(mktemp -- "$dir/.sparklink.XXXXXX" 2>/dev/null) || { echo "cannot create a file in $dir (read-only or full?)" >&2; exit 5; }
+if [ "$state" = present ]; then
+  if ! { cat > "$tmp" && chmod 600 "$tmp" && chown root:root "$tmp"; }; then rm -f -- "$tmp"; echo "cannot write $dest (disk full?)" >&2; exit 5; fi
+else
+  b="$backup/$(basename -- "$dest")"
+  if [ -f "$b" ]; then
+    if ! cp -p -- "$b" "$tmp"; then rm -f -- "$tmp"; echo "cannot restore $b (disk full?)" >&2; exit 5; fi
+  else
+    rm -f -- "$tmp"; tmp=
+  fi
+fi
+# An earlier run whose change was never confirmed (interrupted, killed):
+# take over from its watchdog, so that a rollback still returns to the last
+# confirmed configuration, not to the unconfirmed one.
+inherited=
+for p in /run/sparklink/*.pid; do
+  [ -f "$p" ] || continue
+  old=${p%.pid}
+  [ -e "$old.confirmed" ] && continue
+  kill -- -"$(cat -- "$p")" 2>/dev/null || true
+  if [ -f "$old.prev" ]; then mv -f -- "$old.prev" "$run.prev"; else rm -f -- "$run.prev"; fi
+  rm -f -- "$p"; touch "$old.confirmed"; inherited=1
+done
+if [ -z "$inherited" ]; then
+  if [ -f "$dest" ]; then cp -p -- "$dest" "$run.prev"; else rm -f -- "$run.prev"; fi
+fi
+# 2. Arm the watchdog, detached from this session.
 setsid -f sh -c '
   echo $$ > "$2.pid"
   sleep "$1"
@@ -88,13 +122,8 @@ setsid -f sh -c '
   if [ -f "$2.prev" ]; then cp -p -- "$2.prev" "$3"; else rm -f -- "$3"; fi
   netplan apply >"$2.log" 2>&1
   echo rolled-back > "$2.result"' sparklink-watchdog "$secs" "$run" "$dest" </dev/null >/dev/null 2>&1
-if [ "$state" = present ]; then
-  tmp=$(mktemp -- "$(dirname -- "$dest")/.sparklink.XXXXXX")
-  cat > "$tmp"; chmod 600 "$tmp"; chown root:root "$tmp"; mv -f -- "$tmp" "$dest"
-else
-  b="$backup/$(basename -- "$dest")"
-  if [ -f "$b" ]; then cp -p -- "$b" "$dest"; rm -f -- "$b"; else rm -f -- "$dest"; fi
-fi
+# 3. Swap and apply.
+if [ -n "$tmp" ]; then mv -f -- "$tmp" "$dest"; else rm -f -- "$dest"; fi
 if ! out=$(netplan apply 2>&1); then
   # Undo now rather than wait: the watchdog stays as a second line of defence.
   if [ -f "$run.prev" ]; then cp -p -- "$run.prev" "$dest"; else rm -f -- "$dest"; fi
@@ -142,11 +171,20 @@ pub async fn run(args: Args, ctx: &Context<'_>) -> Result<Outcome, ModuleError> 
             .map_err(|e| ModuleError::Failed(format!("{host}: {e}")))?;
     }
     let wanted: Option<Vec<u8>> = (args.state == State::Present).then(|| content.into_bytes());
-    let unchanged = match (&current, &wanted) {
-        (Some(file), Some(content)) => file.content == *content && file.mode == "600",
-        (None, None) => true,
-        _ => false,
-    };
+    // A change of an earlier run that was never confirmed (it was
+    // interrupted) is still on its watchdog: go through apply to confirm it.
+    let pending = ctx
+        .remote
+        .run(strings(&["sh", "-c", PENDING]), None, false)
+        .await?
+        .stdout_text()
+        .contains("pending");
+    let unchanged = !pending
+        && match (&current, &wanted) {
+            (Some(file), Some(content)) => file.content == *content && file.mode == "600",
+            (None, None) => true,
+            _ => false,
+        };
     let mut outcome = Outcome::default();
     outcome.data.insert("dest".into(), args.dest.clone().into());
     if unchanged {
@@ -217,6 +255,13 @@ pub async fn run(args: Args, ctx: &Context<'_>) -> Result<Outcome, ModuleError> 
                 one_line(&out.stderr_text())
             )))
         }
+        Ok(out) if out.status == Some(5) => {
+            return Err(ModuleError::Failed(format!(
+                "could not write {} on {host} (nothing was changed): {}",
+                args.dest,
+                one_line(&out.stderr_text())
+            )))
+        }
         Ok(out) if !out.success() => {
             return Err(ModuleError::Failed(format!(
                 "could not apply on {host} ({}); the watchdog restores the previous configuration within {} s",
@@ -229,7 +274,11 @@ pub async fn run(args: Args, ctx: &Context<'_>) -> Result<Outcome, ModuleError> 
     }
     // 5. confirm over a new connection
     let deadline = started + Duration::from_secs(confirm_timeout);
-    match confirm(ctx, &id, &args.expect, deadline).await {
+    let cleanup = match args.state {
+        State::Absent => format!("rm -f -- {BACKUP_DIR}/{}", file_name(&args.dest)),
+        State::Present => String::new(),
+    };
+    match confirm(ctx, &id, &args.expect, deadline, &cleanup).await {
         Ok(()) => {
             outcome
                 .msg
@@ -240,6 +289,10 @@ pub async fn run(args: Args, ctx: &Context<'_>) -> Result<Outcome, ModuleError> 
             rolled_back(ctx, &id, &reason, deadline, confirm_timeout).await,
         )),
     }
+}
+
+fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
 }
 
 /// A second file configuring our interfaces would be merged with ours.
@@ -287,13 +340,14 @@ async fn confirm(
     id: &str,
     expect: &[String],
     deadline: Instant,
+    cleanup: &str,
 ) -> Result<(), String> {
     let remaining = deadline.saturating_duration_since(Instant::now());
     let fresh = tokio::time::timeout(remaining, ctx.reconnect())
         .await
         .map_err(|_| "no new SSH connection could be opened before the deadline".to_owned())?
         .map_err(|e| format!("a new SSH connection failed: {e}"))?;
-    let result = wait_and_confirm(&fresh, id, expect, deadline).await;
+    let result = wait_and_confirm(&fresh, id, expect, deadline, cleanup).await;
     let _ = fresh.close().await;
     result
 }
@@ -303,6 +357,7 @@ async fn wait_and_confirm(
     id: &str,
     expect: &[String],
     deadline: Instant,
+    cleanup: &str,
 ) -> Result<(), String> {
     let mut missing: Vec<String>;
     loop {
@@ -329,6 +384,12 @@ async fn wait_and_confirm(
         ));
     }
     let script = format!("touch {STATE_DIR}/{id}.confirmed && if [ -s {STATE_DIR}/{id}.pid ]; then kill -- -$(cat {STATE_DIR}/{id}.pid) 2>/dev/null; fi; rm -f {STATE_DIR}/{id}.prev {STATE_DIR}/{id}.pid; true");
+    // The confirmed mark stays: a watchdog that could not be killed sees it and exits.
+    let script = if cleanup.is_empty() {
+        script
+    } else {
+        format!("{script}; {cleanup}")
+    };
     let out = fresh
         .run(strings(&["sh", "-c", &script]), None, true)
         .await

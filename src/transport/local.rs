@@ -13,6 +13,8 @@ use super::{
 /// Runs every command locally as the current user.
 pub struct LocalTransport {
     host: String,
+    /// Commands kept running until the transport is dropped.
+    held: std::sync::Mutex<Vec<tokio::process::Child>>,
 }
 
 impl Transport for LocalTransport {
@@ -67,6 +69,42 @@ impl Transport for LocalTransport {
         .boxed()
     }
 
+    fn hold<'a>(
+        &'a self,
+        command: &'a RemoteCommand,
+    ) -> BoxFuture<'a, Result<String, TransportError>> {
+        async move {
+            let exec_error = |detail: String| TransportError::Exec {
+                host: self.host.clone(),
+                command: describe(&command.argv),
+                detail,
+            };
+            let (program, args) = command
+                .argv
+                .split_first()
+                .ok_or_else(|| exec_error("empty command".to_owned()))?;
+            let mut child = tokio::process::Command::new(program)
+                .args(args)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .map_err(|e| exec_error(e.to_string()))?;
+            let mut first = String::new();
+            if let Some(stdout) = child.stdout.take() {
+                let mut reader = tokio::io::BufReader::new(stdout);
+                let _ = tokio::io::AsyncBufReadExt::read_line(&mut reader, &mut first).await;
+            }
+            self.held
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(child);
+            Ok(first.trim().to_owned())
+        }
+        .boxed()
+    }
+
     fn close(self: Box<Self>) -> BoxFuture<'static, Result<(), TransportError>> {
         async { Ok(()) }.boxed()
     }
@@ -84,6 +122,7 @@ impl Connector for LocalConnector {
         async move {
             Ok(Box::new(LocalTransport {
                 host: host.to_owned(),
+                held: std::sync::Mutex::new(Vec::new()),
             }) as Box<dyn Transport>)
         }
         .boxed()

@@ -104,6 +104,14 @@ pub trait Transport: Send + Sync {
         &'a self,
         command: &'a RemoteCommand,
     ) -> BoxFuture<'a, Result<CommandOutput, TransportError>>;
+    /// Starts `command` and keeps it running, stdin open, until the
+    /// transport is closed or dropped (or sparklink dies: its end of stdin
+    /// closes, and the remote command sees end of input). Returns the
+    /// command's first line of output. Used to hold the node's run lock.
+    fn hold<'a>(
+        &'a self,
+        command: &'a RemoteCommand,
+    ) -> BoxFuture<'a, Result<String, TransportError>>;
     /// Closes the connection, reporting errors that dropping would swallow.
     fn close(self: Box<Self>) -> BoxFuture<'static, Result<(), TransportError>>;
 }

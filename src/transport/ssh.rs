@@ -3,12 +3,13 @@
 //! command sent over its mux socket by the native mux client, so no `ssh`
 //! process is spawned per command.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use openssh::{Child, ControlPersist, KnownHosts, Session, SessionBuilder, Stdio};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 use super::{
     describe, CommandOutput, Connection, Connector, RemoteCommand, Transport, TransportError,
@@ -30,7 +31,9 @@ pub struct SshConnector {
 /// One host's master connection.
 pub struct SshTransport {
     host: String,
-    session: Session,
+    session: Arc<Session>,
+    /// Commands kept running for the life of the connection (the run lock).
+    held: Mutex<Vec<Child<Arc<Session>>>>,
 }
 
 impl Connector for SshConnector {
@@ -48,7 +51,11 @@ impl Connector for SshConnector {
                     KnownHosts::Add
                 })
                 .connect_timeout(self.options.connect_timeout)
-                .server_alive_interval(Duration::from_secs(5));
+                .server_alive_interval(Duration::from_secs(5))
+                // A master left behind by a killed sparklink exits once idle.
+                .control_persist(ControlPersist::IdleFor(
+                    std::num::NonZeroUsize::new(30).unwrap_or(std::num::NonZeroUsize::MIN),
+                ));
             if let Some(user) = &connection.user {
                 builder.user(user.clone());
             }
@@ -67,7 +74,8 @@ impl Connector for SshConnector {
                 .map_err(|e| classify(host, &connection.address, e))?;
             Ok(Box::new(SshTransport {
                 host: host.to_owned(),
-                session,
+                session: Arc::new(session),
+                held: Mutex::new(Vec::new()),
             }) as Box<dyn Transport>)
         }
         .boxed()
@@ -93,10 +101,68 @@ impl Transport for SshTransport {
         .boxed()
     }
 
-    fn close(self: Box<Self>) -> BoxFuture<'static, Result<(), TransportError>> {
-        let host = self.host.clone();
+    fn hold<'a>(
+        &'a self,
+        command: &'a RemoteCommand,
+    ) -> BoxFuture<'a, Result<String, TransportError>> {
         async move {
-            self.session
+            let exec_error = |detail: String| TransportError::Exec {
+                host: self.host.clone(),
+                command: describe(&command.argv),
+                detail,
+            };
+            let (program, args) = command
+                .argv
+                .split_first()
+                .ok_or_else(|| exec_error("empty command".to_owned()))?;
+            let mut child = Arc::clone(&self.session)
+                .arc_command(program.as_str())
+                .args(args.iter().map(String::as_str))
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .await
+                .map_err(|e| self.lost_or(e, &exec_error))?;
+            let mut first = String::new();
+            if let Some(stdout) = child.stdout().take() {
+                let mut reader = BufReader::new(stdout);
+                let read = tokio::time::timeout(command.timeout, reader.read_line(&mut first));
+                if read.await.is_err() {
+                    return Err(TransportError::Timeout {
+                        host: self.host.clone(),
+                        command: describe(&command.argv),
+                        seconds: command.timeout.as_secs(),
+                    });
+                }
+            }
+            self.held
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(child);
+            Ok(first.trim().to_owned())
+        }
+        .boxed()
+    }
+
+    fn close(self: Box<Self>) -> BoxFuture<'static, Result<(), TransportError>> {
+        let SshTransport {
+            host,
+            session,
+            held,
+        } = *self;
+        async move {
+            // Ending the held commands' input lets them finish (and release the lock).
+            let held: Vec<_> = held.into_inner().unwrap_or_else(|e| e.into_inner());
+            for mut child in held {
+                drop(child.stdin().take());
+                let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+            }
+            let session = Arc::try_unwrap(session).map_err(|_| TransportError::Disconnected {
+                host: host.clone(),
+                detail: "the connection is still in use".to_owned(),
+            })?;
+            session
                 .close()
                 .await
                 .map_err(|e| TransportError::Disconnected {
