@@ -64,15 +64,16 @@ impl Pool {
     /// Closes every connection; returns the errors closing reported.
     pub async fn close_all(&self) -> Vec<TransportError> {
         let remotes: Vec<Arc<Remote>> = self.lock().drain().map(|(_, r)| r).collect();
-        let mut errors = Vec::new();
-        for remote in remotes {
-            if let Ok(remote) = Arc::try_unwrap(remote) {
-                if let Err(e) = remote.close().await {
-                    errors.push(e);
-                }
-            }
-        }
-        errors
+        let closing = remotes.into_iter().filter_map(|remote| {
+            Arc::try_unwrap(remote)
+                .ok()
+                .map(|remote| async move { remote.close().await.err() })
+        });
+        futures::future::join_all(closing)
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
     }
 }
 
@@ -256,10 +257,39 @@ impl<'a> Executor<'a> {
             .buffer_unordered(self.settings.forks.max(1))
             .collect()
             .await;
-        for (host, result) in results {
-            match result {
-                Ok(remote) => self.pool.insert(host, remote),
-                Err(_) => self.kill(&host),
+        let owner = lock_owner();
+        let locked = futures::future::join_all(results.into_iter().map(|(host, result)| {
+            let owner = &owner;
+            async move {
+                let remote = match result {
+                    Ok(remote) => remote,
+                    Err(_) => return (host, None, None),
+                };
+                let refusal = match remote.lock(owner).await {
+                    Ok(None) => None,
+                    Ok(Some(holder)) => Some((
+                        Status::Failed,
+                        format!("another sparklink run is working on {host} ({holder}): wait for it to finish, then retry"),
+                    )),
+                    Err(e) => Some((Status::Unreachable, e.to_string())),
+                };
+                (host, Some(remote), refusal)
+            }
+        }))
+        .await;
+        for (host, remote, refusal) in locked {
+            let Some(remote) = remote else {
+                self.kill(&host);
+                continue;
+            };
+            self.pool.insert(host.clone(), remote);
+            if let Some((status, message)) = refusal {
+                self.events.emit(Event::HostResult {
+                    host: host.clone(),
+                    task: "lock".to_owned(),
+                    result: TaskResult::new(status, message),
+                });
+                self.kill(&host);
             }
         }
     }
@@ -614,6 +644,15 @@ impl<'a> Executor<'a> {
             notify: status == Status::Changed,
         }
     }
+}
+
+/// Who holds a node's lock, for the message a second run shows.
+fn lock_owner() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "someone".to_owned());
+    let machine = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    format!("{user}@{} pid {}", machine.trim(), std::process::id())
 }
 
 /// The implicit first task of a play with `gather_facts: true`.

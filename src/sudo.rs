@@ -182,11 +182,61 @@ impl Remote {
         }
     }
 
+    /// Takes the node's run lock for as long as this connection lives, so
+    /// two runs never interleave on a node. The lock is a `flock` held by a
+    /// command whose input is this connection: it is released when sparklink
+    /// closes the connection or dies. Returns who holds it when it is taken.
+    pub async fn lock(&self, owner: &str) -> Result<Option<String>, TransportError> {
+        let command = RemoteCommand {
+            argv: vec![
+                "sh".into(),
+                "-c".into(),
+                LOCK.into(),
+                "sparklink-lock".into(),
+                owner.into(),
+            ],
+            stdin: None,
+            timeout: self.timeout,
+        };
+        let first = self.transport.hold(&command).await?;
+        Ok(match first.as_str() {
+            "locked" => None,
+            other => Some(
+                other
+                    .strip_prefix("busy")
+                    .unwrap_or(other)
+                    .trim()
+                    .to_owned(),
+            ),
+        })
+    }
+
     /// Closes the connection.
     pub async fn close(self) -> Result<(), TransportError> {
         self.transport.close().await
     }
 }
+
+/// Holds /run/lock/sparklink.lock until stdin closes; prints `locked`, or
+/// `busy` and the holder. Hosts of one inventory that share a filesystem
+/// (several sshd on one machine) share the lock: when the holder is this
+/// very run (`$1`, which names its pid), the host counts as locked. The
+/// holder writes its name just after taking the lock, so a busy lock is
+/// looked at for up to a second before it is called another run's.
+const LOCK: &str = r#"lock=/run/lock/sparklink.lock; [ -d /run/lock ] || lock=/tmp/sparklink.lock
+exec 9>>"$lock" || { echo "busy (cannot open $lock)"; exit 0; }
+if ! flock -n 9; then
+  i=0
+  while [ $i -lt 10 ]; do
+    case "$(cat "$lock.owner" 2>/dev/null)" in "$1 since "*) echo locked; exit 0;; esac
+    flock -n 9 && break
+    sleep 0.1; i=$((i+1))
+  done
+  [ $i -lt 10 ] || { echo "busy $(cat "$lock.owner" 2>/dev/null)"; exit 0; }
+fi
+printf '%s since %s\n' "$1" "$(date +%H:%M:%S)" > "$lock.owner" 2>/dev/null || true
+echo locked
+cat >/dev/null"#;
 
 fn args(words: &[&str]) -> Vec<String> {
     words.iter().map(|w| (*w).to_owned()).collect()
