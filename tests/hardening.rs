@@ -231,29 +231,134 @@ fn a_read_only_or_full_netplan_folder_keeps_the_old_file_intact() {
 }
 
 #[test]
-fn sigint_during_the_apply_closes_cleanly_and_a_rerun_converges() {
+fn sigint_or_sigterm_during_the_apply_closes_cleanly_and_a_rerun_converges() {
+    let lab = lab();
+    let inventory = lab.inventory().display().to_string();
+    for signal in ["-INT", "-TERM"] {
+        let child = spawn(
+            &["up", "-i", &inventory, "-e", "qsfp_confirm_timeout=10"],
+            lab.password(),
+        );
+        wait_for(&lab, "spark-1", "ls /run/sparklink/*.pid");
+        let pid = child.id().to_string();
+        assert!(Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .expect("kill")
+            .success());
+        let out = child.wait_with_output().expect("finish");
+        assert_eq!(
+            out.status.code(),
+            Some(130),
+            "{signal}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"));
+        // Whatever the interrupted run left, the next run converges and proves the link.
+        sparklink(&["up", "-i", &inventory], Some(lab.password())).assert_code(0);
+        sparklink(&["verify", "-i", &inventory], Some(lab.password())).assert_code(0);
+        // Start the next round from a node without the link.
+        sparklink(&["down", "-i", &inventory], Some(lab.password())).assert_code(0);
+    }
+}
+
+#[test]
+fn a_node_whose_sshd_dies_mid_playbook_is_unreachable_and_nothing_is_half_written() {
     let lab = lab();
     let inventory = lab.inventory().display().to_string();
     let child = spawn(
-        &["up", "-i", &inventory, "-e", "qsfp_confirm_timeout=10"],
+        &["run", &playbook("midway.yml"), "-i", &inventory, "--json"],
         lab.password(),
     );
-    wait_for(&lab, "spark-1", "ls /run/sparklink/*.pid");
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .expect("kill")
-        .success());
-    let out = child.wait_with_output().expect("finish");
-    assert_eq!(
-        out.status.code(),
-        Some(130),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
+    wait_for(&lab, "spark-2", "pgrep -x sleep");
+    // sshd stops and takes its sessions with it, as when the node goes
+    // down: every sshd of the node, by PID, inside the node's namespaces.
+    lab.sh(
+        "spark-2",
+        "for p in $(pgrep -x sshd); do kill \"$p\"; done; true",
     );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"));
-    // Whatever the interrupted run left, the next run converges and proves the link.
+    lab.sshd("spark-2", false);
+    let out = child.wait_with_output().expect("finish");
+    let run = crate::support::Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    run.assert_code(3);
+    assert_eq!(run.recap("spark-2", "unreachable"), 1);
+    // spark-1 ran all three tasks (a command counts as a change).
+    assert_eq!(run.recap("spark-1", "changed"), 3);
+    assert_eq!(run.recap("spark-1", "failed"), 0);
+    let doc = run.json();
+    let pause = doc["plays"][0]["tasks"]
+        .as_array()
+        .and_then(|tasks| tasks.iter().find(|t| t["name"] == "pause"))
+        .map(|t| t["results"]["spark-2"].clone())
+        .unwrap_or_default();
+    assert_eq!(pause["status"], "unreachable", "{pause:#}");
+    assert!(
+        pause["msg"]
+            .as_str()
+            .is_some_and(|m| m.contains("lost the connection to spark-2")),
+        "the message names the host: {pause:#}"
+    );
+    assert_eq!(lab.sh("spark-1", "cat /tmp/sparklink-midway"), "after\n");
+    assert_eq!(
+        lab.sh(
+            "spark-2",
+            "ls -a /tmp | grep -c -e sparklink-midway -e '^.sparklink'; true"
+        ),
+        "0\n",
+        "nothing written, not even a temporary file"
+    );
+    // Once sshd is back, the same run converges.
+    lab.sshd("spark-2", true);
+    sparklink(
+        &["run", &playbook("midway.yml"), "-i", &inventory],
+        Some(lab.password()),
+    )
+    .assert_code(0);
+    assert_eq!(lab.sh("spark-2", "cat /tmp/sparklink-midway"), "after\n");
+}
+
+#[test]
+fn a_cable_pulled_during_up_rolls_both_nodes_back_to_where_they_were() {
+    let lab = lab();
+    let inventory = lab.inventory().display().to_string();
+    let pristine = [lab.snapshot("spark-1"), lab.snapshot("spark-2")];
+    let child = spawn(
+        &["up", "-i", &inventory, "-e", "qsfp_confirm_timeout=8"],
+        lab.password(),
+    );
+    // Pull the cable once the apply has begun on spark-2 (its watchdog is armed).
+    wait_for(&lab, "spark-2", "ls /run/sparklink/*.pid");
+    lab.cable(&[]);
+    let out = child.wait_with_output().expect("finish");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    for node in ["spark-1", "spark-2"] {
+        assert!(
+            stdout.contains(&format!(
+                "{node} rolled back to its previous network configuration by itself after 8 s"
+            )),
+            "{stdout}"
+        );
+    }
+    assert!(
+        stdout.contains("expected addresses did not come up: enp1s0f1np1=192.168.100.11/24"),
+        "the reason is named: {stdout}"
+    );
+    // The cable back in: both nodes are as they were, and up converges.
+    lab.cable(&[(1, 1)]);
+    let start = Instant::now();
+    while [lab.snapshot("spark-1"), lab.snapshot("spark-2")] != pristine {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "a node was left other than it was:\n{}\n{}",
+            lab.snapshot("spark-1"),
+            lab.snapshot("spark-2")
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     sparklink(&["up", "-i", &inventory], Some(lab.password())).assert_code(0);
-    sparklink(&["verify", "-i", &inventory], Some(lab.password())).assert_code(0);
 }
