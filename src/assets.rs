@@ -5,8 +5,16 @@
 
 use crate::config::Source;
 
-/// `sparklink up`.
-pub const CONNECT: Builtin = Builtin("connect.yml", include_str!("../playbooks/connect.yml"));
+/// `sparklink up`: connect.yml, then env.yml's play.
+pub const CONNECT: Builtin = Builtin(
+    "connect.yml",
+    concat!(
+        include_str!("../playbooks/connect.yml"),
+        include_str!("../playbooks/env.yml")
+    ),
+);
+/// `sparklink env`.
+pub const ENV: Builtin = Builtin("env.yml", include_str!("../playbooks/env.yml"));
 /// `sparklink down`.
 pub const DISCONNECT: Builtin = Builtin(
     "disconnect.yml",
@@ -16,7 +24,7 @@ pub const DISCONNECT: Builtin = Builtin(
 pub const VERIFY: Builtin = Builtin("verify.yml", include_str!("../playbooks/verify.yml"));
 
 /// Every built-in playbook.
-pub const PLAYBOOKS: &[Builtin] = &[CONNECT, DISCONNECT, VERIFY];
+pub const PLAYBOOKS: &[Builtin] = &[CONNECT, DISCONNECT, VERIFY, ENV];
 
 /// Built-in templates by file name.
 pub const TEMPLATES: &[(&str, &str)] = &[(

@@ -18,7 +18,21 @@ pub enum Command {
     /// Connect the Sparks over QSFP: check, address, apply safely, exchange keys, prove it (playbooks/connect.yml, built in).
     Up(RunOptions),
     /// Check the link read-only and name each fault with its fix (playbooks/verify.yml, built in).
-    Verify(RunOptions),
+    Verify {
+        /// Also measure each rail's bandwidth (ib_write_bw, else iperf3, on the nodes).
+        #[arg(long)]
+        bandwidth: bool,
+        #[command(flatten)]
+        options: RunOptions,
+    },
+    /// Write the cluster environment for NCCL, MPI, Ray and PyTorch on each node, and show it (playbooks/env.yml, built in; `up` does it too).
+    Env {
+        /// Print only `export` lines (one block per node), for `eval` or a job script.
+        #[arg(long, conflicts_with = "json")]
+        shell: bool,
+        #[command(flatten)]
+        options: RunOptions,
+    },
     /// Undo `up`: remove the netplan file and the keys it added (playbooks/disconnect.yml, built in).
     Down(RunOptions),
     /// Run a playbook file against the inventory.

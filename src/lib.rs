@@ -61,18 +61,31 @@ where
         }
     };
     let (options, source) = match &cli.command {
-        Command::Run { playbook, options } => (options, Source::File(playbook)),
-        Command::Up(options) => (options, assets::CONNECT.source()),
-        Command::Down(options) => (options, assets::DISCONNECT.source()),
-        Command::Verify(options) => (options, assets::VERIFY.source()),
+        Command::Run { playbook, options } => (options.clone(), Source::File(playbook)),
+        Command::Up(options) => (options.clone(), assets::CONNECT.source()),
+        Command::Down(options) => (options.clone(), assets::DISCONNECT.source()),
+        Command::Verify { bandwidth, options } => {
+            let mut options = options.clone();
+            if *bandwidth {
+                // Below any -e the user gave: theirs are read later and win.
+                options
+                    .extra_vars
+                    .insert(0, "verify_bandwidth=true".to_owned());
+            }
+            (options, assets::VERIFY.source())
+        }
+        Command::Env { options, .. } => (options.clone(), assets::ENV.source()),
     };
-    let mut config = match RunConfig::new(options, source, modules::NAMES) {
+    let mut config = match RunConfig::new(&options, source, modules::NAMES) {
         Ok(config) => config,
         Err(e) => {
             report::print_error(&e);
             return ExitCode::from(exit::BAD_INPUT);
         }
     };
+    if let Command::Env { shell: true, .. } = cli.command {
+        config.format = report::Format::Shell;
+    }
     config.settings.become_password = match become_password(config.ask_become_pass) {
         Ok(password) => password,
         Err(e) => {

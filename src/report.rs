@@ -19,6 +19,9 @@ pub enum Format {
     Human,
     /// Nothing until the end, then one JSON document on stdout.
     Json,
+    /// Only failures (on stderr) until the end, then every summary row as
+    /// `export NAME=value` lines on stdout, one block per host.
+    Shell,
 }
 
 /// Collects and shows events.
@@ -111,12 +114,13 @@ impl Reporter {
                     }
                 }
             }
+            Format::Shell => print!("{}", exports(&state.doc.summaries)),
         }
         let _ = std::io::stdout().flush();
     }
 
     fn line(&self, state: &State, text: &str) {
-        if self.format == Format::Json {
+        if self.format != Format::Human {
             return;
         }
         match &state.spinner {
@@ -150,6 +154,12 @@ impl Reporter {
                 text.push_str("\n      ");
                 text.push_str(l);
             }
+        }
+        if self.format == Format::Shell
+            && matches!(result.status, Status::Failed | Status::Unreachable)
+            && !result.ignored
+        {
+            eprintln!("{}", text.trim_start());
         }
         self.line(state, &text);
     }
@@ -253,6 +263,39 @@ impl EventSink for Reporter {
             }
         }
     }
+}
+
+/// Summary rows as `export` lines: `# title: host`, then one line per
+/// column whose name is a valid variable name, values quoted for the shell.
+fn exports(summaries: &serde_json::Map<String, serde_json::Value>) -> String {
+    let mut out = String::new();
+    for (title, rows) in summaries {
+        let serde_json::Value::Object(rows) = rows else {
+            continue;
+        };
+        for (host, columns) in rows {
+            out.push_str(&format!("# {title}: {host}\n"));
+            let serde_json::Value::Object(columns) = columns else {
+                continue;
+            };
+            for (name, value) in columns {
+                let valid = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if !valid {
+                    continue;
+                }
+                let value = match value {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                out.push_str(&format!(
+                    "export {name}={}\n",
+                    crate::template::shell_quote(&value)
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// The recap as a table, host by host.
@@ -393,5 +436,26 @@ mod tests {
             "changed"
         );
         assert_eq!(doc["recap"]["hosts"]["a"]["changed"], 1);
+    }
+
+    #[test]
+    fn shell_format_prints_summaries_as_quoted_exports() {
+        let summaries = serde_json::json!({
+            "cluster environment": {
+                "spark-1": {"NCCL_SOCKET_IFNAME": "enp1s0f1np1", "MASTER_ADDR": "192.168.100.10"},
+                "spark-2": {"VLLM_HOST_IP": "a b'c", "not a name": "x", "MTU": 9000}
+            }
+        });
+        let serde_json::Value::Object(summaries) = summaries else {
+            unreachable!()
+        };
+        insta::assert_snapshot!(exports(&summaries), @r"
+        # cluster environment: spark-1
+        export NCCL_SOCKET_IFNAME=enp1s0f1np1
+        export MASTER_ADDR=192.168.100.10
+        # cluster environment: spark-2
+        export VLLM_HOST_IP='a b'\''c'
+        export MTU=9000
+        ");
     }
 }

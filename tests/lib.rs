@@ -4,6 +4,7 @@
 mod bad_input;
 mod connect;
 mod engine;
+mod env;
 mod hardening;
 mod lab;
 mod lab_selftest;

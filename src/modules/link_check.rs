@@ -1,6 +1,7 @@
 //! `link_check`: the read-only checks of `sparklink verify`, cheapest first
 //! (reference §6): cable, speed, RDMA and PCIe, addresses, netplan drift,
-//! MTU, reachability, SSH over the link with pinned host keys. Every check
+//! MTU, reachability, SSH over the link with pinned host keys, and the
+//! cluster environment (`/etc/sparklink/cluster.env`) against the live link. Every check
 //! reports a mark and the value it measured, and every failure names the
 //! likely cause and the fix. One shell round trip gathers all the node's
 //! measurements; reading the root-only netplan file needs sudo without a
@@ -9,6 +10,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use super::cluster_env::{self, Drift};
 use super::qsfp_plan::{self, Plan};
 use super::{strings, Context, ModuleError, Outcome};
 use crate::vars::Vars;
@@ -192,6 +194,11 @@ pub async fn run(ctx: &Context<'_>) -> Result<Outcome, ModuleError> {
         None => reachability(&probe, &peers),
     });
     checks.push(ssh(&probe, &peers, &hostvars));
+    checks.push(match cluster_env::drift(ctx).await? {
+        Drift::Current => Check::pass("cluster env", "current".to_owned()),
+        Drift::Unknown(why) => Check::skip("cluster env", why),
+        Drift::Stale { value, diagnosis } => Check::fail("cluster env", value, diagnosis),
+    });
 
     let mut outcome = Outcome::default();
     let failures: Vec<String> = checks

@@ -4,6 +4,7 @@
 
 mod assert;
 mod blockinfile;
+mod cluster_env;
 mod command;
 mod copy;
 mod facts;
@@ -31,6 +32,7 @@ use crate::vars::Vars;
 pub const NAMES: &[&str] = &[
     "assert",
     "blockinfile",
+    "cluster_env",
     "command",
     "copy",
     "facts",
@@ -124,6 +126,7 @@ pub async fn run(
     match name {
         "assert" => assert::run(parse(name, args)?, ctx),
         "blockinfile" => blockinfile::run(parse(name, args)?, ctx).await,
+        "cluster_env" => cluster_env::run(ctx).await,
         "command" => command::run(command::Args::from_value(name, args, false)?, ctx).await,
         "shell" => command::run(command::Args::from_value(name, args, true)?, ctx).await,
         "copy" => copy::run_copy(parse(name, args)?, ctx).await,
