@@ -652,7 +652,15 @@ fn lock_owner() -> String {
         .or_else(|_| std::env::var("LOGNAME"))
         .unwrap_or_else(|_| "someone".to_owned());
     let machine = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
-    format!("{user}@{} pid {}", machine.trim(), std::process::id())
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (h, m, s) = (now / 3600 % 24, now / 60 % 60, now % 60);
+    format!(
+        "{user}@{} pid {} since {h:02}:{m:02}:{s:02} UTC",
+        machine.trim(),
+        std::process::id()
+    )
 }
 
 /// The implicit first task of a play with `gather_facts: true`.

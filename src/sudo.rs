@@ -218,7 +218,9 @@ impl Remote {
 }
 
 /// Holds /run/lock/sparklink.lock until stdin closes; prints `locked`, or
-/// `busy` and the holder. Hosts of one inventory that share a filesystem
+/// `busy` and the holder. Only `sh` and `flock` run: the owner line comes
+/// ready-made and the wait for end of input is the shell's own `read`.
+/// Hosts of one inventory that share a filesystem
 /// (several sshd on one machine) share the lock: when the holder is this
 /// very run (`$1`, which names its pid), the host counts as locked. The
 /// holder writes its name just after taking the lock, so a busy lock is
@@ -228,15 +230,15 @@ exec 9>>"$lock" || { echo "busy (cannot open $lock)"; exit 0; }
 if ! flock -n 9; then
   i=0
   while [ $i -lt 10 ]; do
-    case "$(cat "$lock.owner" 2>/dev/null)" in "$1 since "*) echo locked; exit 0;; esac
+    case "$(cat "$lock.owner" 2>/dev/null)" in "$1") echo locked; exit 0;; esac
     flock -n 9 && break
     sleep 0.1; i=$((i+1))
   done
   [ $i -lt 10 ] || { echo "busy $(cat "$lock.owner" 2>/dev/null)"; exit 0; }
 fi
-printf '%s since %s\n' "$1" "$(date +%H:%M:%S)" > "$lock.owner" 2>/dev/null || true
+printf '%s\n' "$1" > "$lock.owner" 2>/dev/null || true
 echo locked
-cat >/dev/null"#;
+while read -r _; do :; done"#;
 
 fn args(words: &[&str]) -> Vec<String> {
     words.iter().map(|w| (*w).to_owned()).collect()

@@ -65,6 +65,32 @@ fn a_second_run_is_refused_while_the_first_holds_the_lock_even_after_it_is_kille
 }
 
 #[test]
+fn two_inventory_hosts_on_one_machine_share_the_lock_of_one_run() {
+    let lab = lab();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let inventory = std::fs::read_to_string(lab.inventory()).expect("inventory");
+    let twice = inventory.replace(
+        "    spark-2:\n",
+        "    spark-1-again:\n      ansible_host: 198.18.0.11\n    spark-2:\n",
+    );
+    assert_ne!(twice, inventory, "the lab inventory lists no spark-2");
+    let path = dir.path().join("inventory.yml");
+    std::fs::write(&path, twice).expect("write");
+    let run = sparklink(
+        &[
+            "run",
+            &playbook("midway.yml"),
+            "-i",
+            &path.display().to_string(),
+            "--json",
+        ],
+        Some(lab.password()),
+    );
+    run.assert_code(0);
+    assert_eq!(run.recap("spark-1-again", "changed"), 3);
+}
+
+#[test]
 fn the_sudo_password_never_shows_on_the_node_or_in_output() {
     let lab = lab();
     let inventory = lab.inventory().display().to_string();
