@@ -83,7 +83,8 @@ fn static_default_connects_both_ways_is_idempotent_and_down_restores_everything(
     assert_eq!(ssh_over_link(&lab, "spark-2", "192.168.100.10"), "spark-1");
     let config = lab.sh("spark-1", "cat /home/nvidia/.ssh/config");
     assert!(
-        config.contains("Host 192.168.100.11 192.168.101.11") && !config.contains("Host *"),
+        config.contains("Host spark-2-link 192.168.100.11 192.168.101.11")
+            && !config.contains("Host *"),
         "{config}"
     );
     let after_up = snapshots(&lab);
