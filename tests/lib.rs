@@ -2,6 +2,7 @@
 //! Sparks (tests/lab) and fail, never skip, when it cannot be built.
 
 mod bad_input;
+mod bandwidth;
 mod connect;
 mod engine;
 mod env;

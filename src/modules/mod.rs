@@ -3,6 +3,7 @@
 //! and diff mode, and says whether it changed anything.
 
 mod assert;
+mod bandwidth;
 mod blockinfile;
 mod cluster_env;
 mod command;
@@ -31,6 +32,7 @@ use crate::vars::Vars;
 /// Every module a task may name.
 pub const NAMES: &[&str] = &[
     "assert",
+    "bandwidth",
     "blockinfile",
     "cluster_env",
     "command",
@@ -125,6 +127,7 @@ pub async fn run(
 ) -> Result<Outcome, ModuleError> {
     match name {
         "assert" => assert::run(parse(name, args)?, ctx),
+        "bandwidth" => bandwidth::run(parse(name, args)?, ctx).await,
         "blockinfile" => blockinfile::run(parse(name, args)?, ctx).await,
         "cluster_env" => cluster_env::run(ctx).await,
         "command" => command::run(command::Args::from_value(name, args, false)?, ctx).await,
