@@ -30,7 +30,7 @@ fn static_on_port_1_writes_the_environment_and_spark_2_link_answers_over_the_lin
     UCX_NET_DEVICES=enp1s0f1np1,enP2p1s0f1np1
     OMPI_MCA_btl_tcp_if_include=enp1s0f1np1,enP2p1s0f1np1
     GLOO_SOCKET_IFNAME=enp1s0f1np1,enP2p1s0f1np1
-    TP_SOCKET_IFNAME=enp1s0f1np1,enP2p1s0f1np1
+    TP_SOCKET_IFNAME=enp1s0f1np1
     NCCL_IB_HCA=rocep1s0f1,roceP2p1s0f1
     MASTER_ADDR=192.168.100.10
     SPARKLINK_LINK_ADDR=192.168.100.11

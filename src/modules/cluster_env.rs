@@ -142,14 +142,17 @@ fn compute(
         }
     }
     let ifnames = up.join(",");
+    // TensorPipe looks TP_SOCKET_IFNAME up as one interface name; the others
+    // take a comma-separated list.
+    let first = up.first().copied().unwrap_or_default().to_owned();
     let own = mine.link_addresses[0].clone();
     let master = all[0].1.link_addresses[0].clone();
     let vars = vec![
         ("NCCL_SOCKET_IFNAME", ifnames.clone()),
         ("UCX_NET_DEVICES", ifnames.clone()),
         ("OMPI_MCA_btl_tcp_if_include", ifnames.clone()),
-        ("GLOO_SOCKET_IFNAME", ifnames.clone()),
-        ("TP_SOCKET_IFNAME", ifnames),
+        ("GLOO_SOCKET_IFNAME", ifnames),
+        ("TP_SOCKET_IFNAME", first),
         ("NCCL_IB_HCA", hcas.join(",")),
         ("MASTER_ADDR", master),
         ("SPARKLINK_LINK_ADDR", own.clone()),
@@ -428,7 +431,7 @@ mod tests {
         UCX_NET_DEVICES=enp1s0f1np1,enP2p1s0f1np1
         OMPI_MCA_btl_tcp_if_include=enp1s0f1np1,enP2p1s0f1np1
         GLOO_SOCKET_IFNAME=enp1s0f1np1,enP2p1s0f1np1
-        TP_SOCKET_IFNAME=enp1s0f1np1,enP2p1s0f1np1
+        TP_SOCKET_IFNAME=enp1s0f1np1
         NCCL_IB_HCA=rocep1s0f1,roceP2p1s0f1
         MASTER_ADDR=192.168.100.10
         SPARKLINK_LINK_ADDR=192.168.100.11
