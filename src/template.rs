@@ -126,22 +126,29 @@ impl Templates {
         expr: &str,
         vars: &Vars,
     ) -> Result<serde_json::Value, TemplateError> {
-        let compiled = self
-            .env
-            .compile_expression(expr)
-            .map_err(|e| convert(origin, e, None, vars))?;
-        let used = compiled.undeclared_variables(false);
-        let value = compiled
-            .eval(Value::from_serialize(vars))
-            .map_err(|e| convert(origin, e, Some(&used), vars))?;
-        if value.is_undefined() {
-            return Err(undefined(origin, String::new(), &used, vars, expr));
-        }
-        to_json(origin, &value)
+        to_json(origin, &self.evaluate(origin, expr, vars)?)
     }
 
     /// Evaluates a condition; the result's truthiness as Jinja sees it.
     pub fn is_true(&self, origin: &str, expr: &str, vars: &Vars) -> Result<bool, TemplateError> {
+        Ok(self.evaluate(origin, expr, vars)?.is_true())
+    }
+
+    fn evaluate(&self, origin: &str, expr: &str, vars: &Vars) -> Result<Value, TemplateError> {
+        // minijinja's expression lexer panics on a stray `}}` ("map}}{{",
+        // found by the fuzz test below); no bare expression needs one.
+        if let Some(delimiter) = ["{{", "}}", "{%", "%}", "{#", "#}"]
+            .into_iter()
+            .find(|d| expr.contains(d))
+        {
+            return Err(TemplateError::Invalid {
+                origin: origin.to_owned(),
+                line: String::new(),
+                detail: format!(
+                    "`{expr}` is a bare expression and may not contain `{delimiter}` (write `x > 1`, not `{{{{ x }}}} > 1`)"
+                ),
+            });
+        }
         let compiled = self
             .env
             .compile_expression(expr)
@@ -153,7 +160,7 @@ impl Templates {
         if value.is_undefined() {
             return Err(undefined(origin, String::new(), &used, vars, expr));
         }
-        Ok(value.is_true())
+        Ok(value)
     }
 
     /// Renders every string inside `value`. A string that is exactly one
@@ -419,5 +426,61 @@ mod tests {
         assert_eq!(shell_quote("x; touch /tmp/pwned"), "'x; touch /tmp/pwned'");
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
         assert_eq!(shell_quote(""), "''");
+    }
+
+    #[test]
+    fn template_delimiters_in_a_bare_expression_are_refused() {
+        let t = Templates::new(Vec::new(), &[]);
+        let err = t
+            .is_true("task 'x' when", "{{ x }} > 1", &vars(json!({"x": 2})))
+            .unwrap_err();
+        insta::assert_snapshot!(err.to_string(), @"task 'x' when: `{{ x }} > 1` is a bare expression and may not contain `{{` (write `x > 1`, not `{{ x }} > 1`)");
+        assert!(t.eval("o", "map}}{{", &Vars::new()).is_err());
+    }
+
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn templates() -> Templates {
+            Templates::new(Vec::new(), &[])
+        }
+
+        proptest! {
+            // 3 x 2000 cases: arbitrary text, and text built from template
+            // syntax, never panic; they render or give an error.
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+
+            #[test]
+            fn arbitrary_text_never_panics(source in ".*") {
+                let vars = vars(json!({"x": 1, "list": [1, 2], "map": {"a": "b"}}));
+                let _ = templates().render_str("fuzz", &source, &vars);
+            }
+
+            #[test]
+            fn template_syntax_soup_never_panics(
+                parts in proptest::collection::vec(
+                    prop_oneof![
+                        Just("{{"), Just("}}"), Just("{%"), Just("%}"), Just("{#"), Just("#}"),
+                        Just(" x "), Just("|"), Just("list"), Just("[0]"), Just("."), Just("map"),
+                        Just("for i in"), Just("endfor"), Just("if"), Just("endif"), Just("("),
+                        Just(")"), Just("'"), Just("\""), Just("undefined_name"), Just("quote"),
+                        Just("bool"), Just("to_json"), Just("1/0"), Just("~"), Just("\n"),
+                    ],
+                    0..24,
+                )
+            ) {
+                let source = parts.concat();
+                let vars = vars(json!({"x": 1, "list": [1, 2], "map": {"a": "b"}}));
+                let _ = templates().render_str("fuzz", &source, &vars);
+                let _ = templates().eval("fuzz", &source, &vars);
+            }
+
+            #[test]
+            fn arbitrary_expressions_never_panic(source in "[ -~]{0,40}") {
+                let vars = vars(json!({"x": 1}));
+                let _ = templates().is_true("fuzz", &source, &vars);
+            }
+        }
     }
 }
