@@ -355,3 +355,43 @@ fn a_management_link_cut_during_the_apply_rolls_back_by_itself() {
         "the addresses were not removed"
     );
 }
+
+#[test]
+fn files_get_their_modes_and_private_keys_never_leave_their_node() {
+    let lab = lab();
+    let run = up(&lab, &[]);
+    run.assert_code(0);
+    for node in NODES {
+        assert_eq!(
+            lab.sh(
+                node,
+                "cd /home/nvidia/.ssh && stat -c '%a %U %n' /etc/netplan/40-cx7.yaml . id_ed25519 authorized_keys known_hosts config"
+            ),
+            "600 root /etc/netplan/40-cx7.yaml\n700 nvidia .\n600 nvidia id_ed25519\n600 nvidia authorized_keys\n600 nvidia known_hosts\n600 nvidia config\n",
+            "{node}"
+        );
+    }
+    for (node, peer) in [("spark-1", "spark-2"), ("spark-2", "spark-1")] {
+        // A line from the middle of the private key: it is on its node only.
+        let line = lab.sh(node, "sed -n 3p /home/nvidia/.ssh/id_ed25519");
+        let needle = line.trim();
+        assert!(needle.len() > 40, "not a key line: {needle:?}");
+        assert!(
+            !run.stdout.contains(needle) && !run.stderr.contains(needle),
+            "the private key of {node} is in sparklink's output"
+        );
+        let grep = format!("grep -rlF -- '{needle}' /home /etc /tmp /run /root 2>/dev/null");
+        assert_eq!(
+            lab.exec(node, &grep).status.code(),
+            Some(0),
+            "the search finds the key on its own node"
+        );
+        let search = lab.exec(peer, &grep);
+        assert_eq!(
+            search.status.code(),
+            Some(1),
+            "the private key of {node} is on {peer}: {}",
+            String::from_utf8_lossy(&search.stdout)
+        );
+    }
+}
