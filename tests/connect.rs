@@ -395,3 +395,31 @@ fn files_get_their_modes_and_private_keys_never_leave_their_node() {
         );
     }
 }
+
+#[test]
+fn down_puts_back_the_mtu_that_qsfp_mtu_raised() {
+    let lab = lab();
+    let pristine = snapshots(&lab);
+    up(&lab, &["-e", "qsfp_mtu=9000"]).assert_code(0);
+    for node in NODES {
+        assert_eq!(
+            lab.sh(
+                node,
+                "cat /sys/class/net/enp1s0f1np1/mtu /sys/class/net/enP2p1s0f1np1/mtu"
+            ),
+            "9000\n9000\n"
+        );
+    }
+    // A second up keeps the first record (the MTU before sparklink).
+    up(&lab, &["-e", "qsfp_mtu=9000"]).assert_code(0);
+    assert_eq!(
+        lab.sh("spark-1", "cat /etc/sparklink/mtu"),
+        "enp1s0f1np1 1500\nenP2p1s0f1np1 1500\n"
+    );
+    down(&lab).assert_code(0);
+    assert_eq!(
+        snapshots(&lab),
+        pristine,
+        "down left the link other than it was"
+    );
+}
