@@ -183,3 +183,45 @@ fn down_removes_it_all_and_verify_catches_a_moved_cable() {
         );
     }
 }
+
+#[test]
+fn static_on_port_0_and_link_local_on_port_1_name_their_own_interfaces() {
+    let lab = lab();
+    lab.cable(&[(0, 0)]);
+    run(&lab, "up", &[]).assert_code(0);
+    let file = lab.sh("spark-1", "cat /etc/sparklink/cluster.env");
+    assert!(
+        file.contains(
+            "NCCL_SOCKET_IFNAME=enp1s0f0np0,enP2p1s0f0np0\n\
+             UCX_NET_DEVICES=enp1s0f0np0,enP2p1s0f0np0\n\
+             OMPI_MCA_btl_tcp_if_include=enp1s0f0np0,enP2p1s0f0np0\n\
+             GLOO_SOCKET_IFNAME=enp1s0f0np0,enP2p1s0f0np0\n\
+             TP_SOCKET_IFNAME=enp1s0f0np0\n\
+             NCCL_IB_HCA=rocep1s0f0,roceP2p1s0f0\n\
+             MASTER_ADDR=192.168.100.10\n\
+             SPARKLINK_LINK_ADDR=192.168.100.10\n"
+        ),
+        "{file}"
+    );
+    run(&lab, "down", &[]).assert_code(0);
+
+    lab.cable(&[(1, 1)]);
+    run(&lab, "up", &["-e", "qsfp_addressing=link-local"]).assert_code(0);
+    let mine = lab.addresses("spark-1", "enp1s0f1np1");
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    let file = lab.sh("spark-1", "cat /etc/sparklink/cluster.env");
+    assert!(
+        file.contains(&format!(
+            "NCCL_SOCKET_IFNAME=enp1s0f1np1\n\
+             UCX_NET_DEVICES=enp1s0f1np1\n\
+             OMPI_MCA_btl_tcp_if_include=enp1s0f1np1\n\
+             GLOO_SOCKET_IFNAME=enp1s0f1np1\n\
+             TP_SOCKET_IFNAME=enp1s0f1np1\n\
+             NCCL_IB_HCA=rocep1s0f1,roceP2p1s0f1\n\
+             MASTER_ADDR={0}\n\
+             SPARKLINK_LINK_ADDR={0}\n",
+            mine[0].trim_end_matches("/16")
+        )),
+        "{file}"
+    );
+}
