@@ -33,7 +33,7 @@ pub enum Command {
         #[command(flatten)]
         options: RunOptions,
     },
-    /// Undo `up`: remove the netplan file and the keys it added (playbooks/disconnect.yml, built in).
+    /// Undo `up`: the netplan file, the keys, the cluster environment and every line it added (playbooks/disconnect.yml, built in).
     Down(RunOptions),
     /// Run a playbook file against the inventory.
     Run {

@@ -650,7 +650,9 @@ impl<'a> Executor<'a> {
 fn lock_owner() -> String {
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "someone".to_owned());
+        .ok()
+        .or_else(login_name)
+        .unwrap_or_else(|| "someone".to_owned());
     let machine = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -661,6 +663,18 @@ fn lock_owner() -> String {
         machine.trim(),
         std::process::id()
     )
+}
+
+/// This process's user name from /etc/passwd, when USER and LOGNAME are unset.
+fn login_name() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").ok()?.uid().to_string();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        (fields.nth(1)? == uid).then(|| name.to_owned())
+    })
 }
 
 /// The implicit first task of a play with `gather_facts: true`.
@@ -691,5 +705,30 @@ fn facts_task(play: &Play) -> Task {
             section: crate::playbook::Section::Tasks,
             index: 0,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_login_name_is_the_one_id_gives() {
+        let id = std::process::Command::new("id")
+            .arg("-un")
+            .output()
+            .expect("id runs");
+        let expected = String::from_utf8_lossy(&id.stdout).trim().to_owned();
+        assert_eq!(login_name(), Some(expected));
+    }
+
+    #[test]
+    fn the_lock_owner_names_this_process_and_a_time() {
+        let owner = lock_owner();
+        assert!(
+            owner.contains(&format!(" pid {} since ", std::process::id())),
+            "{owner}"
+        );
+        assert!(owner.ends_with(" UTC"), "{owner}");
     }
 }
