@@ -18,7 +18,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{strings, Context, ModuleError, Outcome};
+use super::{strings, Context, ModuleError, Outcome, Play};
 use crate::template::shell_quote;
 use crate::vars::Vars;
 
@@ -129,23 +129,6 @@ pub fn parse_iperf3(json: &str) -> Result<f64, ParseError> {
         .filter(|bps| bps.is_finite() && *bps >= 0.0)
         .map(|bps| bps / 1e9)
         .ok_or(ParseError::NoReceivedRate)
-}
-
-/// A QSFP interface as the `qsfp` fact gives it.
-#[derive(Clone, Debug, Deserialize)]
-struct Iface {
-    name: String,
-    rdma: String,
-    port: u8,
-    carrier: bool,
-    #[serde(default)]
-    ips: Vec<String>,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-struct QsfpFacts {
-    interfaces: Vec<Iface>,
-    cabled_ports: Vec<u8>,
 }
 
 /// One rail to measure: this node's interface and the peer's same-named one.
@@ -277,21 +260,10 @@ pub async fn run(args: Args, ctx: &Context<'_>) -> Result<Outcome, ModuleError> 
 
 /// The rails to measure, and why some could not be.
 fn rails(vars: &Vars, me: &str) -> Result<(Vec<Rail>, Vec<String>), ModuleError> {
-    let hostvars = vars.get("hostvars").and_then(Value::as_object);
-    let facts_of = |host: &str| -> Option<QsfpFacts> {
-        hostvars
-            .and_then(|h| h.get(host))
-            .and_then(|h| h.get("qsfp"))
-            .and_then(|q| serde_json::from_value(q.clone()).ok())
-    };
-    let mine = facts_of(me).ok_or_else(|| {
-        ModuleError::Failed(format!("{me} has no `qsfp` fact: run `qsfp_facts` first"))
-    })?;
-    let hosts: Vec<&str> = vars
-        .get("ansible_play_hosts_all")
-        .and_then(Value::as_array)
-        .map(|l| l.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
+    let play = Play::new(vars);
+    let facts_of = |host: &str| play.qsfp(host);
+    let mine = play.my_qsfp()?;
+    let hosts: Vec<&str> = play.hosts.iter().map(String::as_str).collect();
     let mut rails = Vec::new();
     let mut problems = Vec::new();
     for peer in hosts.into_iter().filter(|h| *h != me) {

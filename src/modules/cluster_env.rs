@@ -11,34 +11,16 @@
 //! [`drift`] is `verify`'s check that the node's cluster.env and hostfile
 //! still match the live link. Changes nothing.
 
-use serde::Deserialize;
 use serde_json::Value;
 
-use super::{strings, Context, ModuleError, Outcome};
+use super::qsfp_facts::Facts;
+use super::{strings, Context, ModuleError, Outcome, Play};
 use crate::vars::Vars;
 
 /// Where `up` and `sparklink env` write the environment.
 pub const ENV_FILE: &str = "/etc/sparklink/cluster.env";
 /// Where they write the MPI hostfile.
 pub const HOSTFILE: &str = "/etc/sparklink/hostfile";
-
-/// A QSFP interface as the `qsfp` fact gives it (the fields used here).
-#[derive(Clone, Debug, Deserialize)]
-struct Iface {
-    name: String,
-    rdma: String,
-    port: u8,
-    carrier: bool,
-    #[serde(default)]
-    ips: Vec<String>,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-struct QsfpFacts {
-    interfaces: Vec<Iface>,
-    cabled_ports: Vec<u8>,
-    link_addresses: Vec<String>,
-}
 
 /// What a node's jobs need, worked out from the facts.
 #[derive(Debug, PartialEq, Eq)]
@@ -102,7 +84,7 @@ pub fn link_name(host: &str) -> Option<String> {
 fn compute(
     me: &str,
     hosts: &[String],
-    facts: &dyn Fn(&str) -> Option<QsfpFacts>,
+    facts: &dyn Fn(&str) -> Option<Facts>,
 ) -> Result<ClusterEnv, String> {
     if hosts.len() < 2 {
         return Err(format!(
@@ -174,7 +156,9 @@ fn compute(
 }
 
 pub async fn run(ctx: &Context<'_>) -> Result<Outcome, ModuleError> {
-    let (me, hosts, facts) = inputs(ctx.vars);
+    let play = Play::new(ctx.vars);
+    let (me, hosts) = (&play.me, &play.hosts);
+    let facts = |host: &str| play.qsfp(host);
     let names = Value::Object(
         hosts
             .iter()
@@ -199,8 +183,8 @@ pub async fn run(ctx: &Context<'_>) -> Result<Outcome, ModuleError> {
             .insert("cluster_env".into(), Value::Object(fact));
         return Ok(outcome);
     }
-    let env = compute(&me, &hosts, &facts).map_err(ModuleError::Failed)?;
-    let file = env.file(&me);
+    let env = compute(me, hosts, &facts).map_err(ModuleError::Failed)?;
+    let file = env.file(me);
     let hostfile = env.hostfile_text();
     let mut fact = Vars::new();
     fact.insert("ready".into(), true.into());
@@ -256,15 +240,21 @@ pub async fn drift(ctx: &Context<'_>) -> Result<Drift, ModuleError> {
     let text = out.stdout_text();
     let (file, hostfile) = text.split_once("#hostfile\n").unwrap_or((&text, ""));
     let file = (file != "#missing\n").then_some(file);
-    let (me, hosts, facts) = inputs(ctx.vars);
-    Ok(compare(&me, &hosts, &|h| facts(h), file, hostfile))
+    let play = Play::new(ctx.vars);
+    Ok(compare(
+        &play.me,
+        &play.hosts,
+        &|h| play.qsfp(h),
+        file,
+        hostfile,
+    ))
 }
 
 /// [`drift`] without the I/O.
 fn compare(
     me: &str,
     hosts: &[String],
-    facts: &dyn Fn(&str) -> Option<QsfpFacts>,
+    facts: &dyn Fn(&str) -> Option<Facts>,
     file: Option<&str>,
     hostfile: &str,
 ) -> Drift {
@@ -349,39 +339,12 @@ fn compare(
     }
 }
 
-/// This host, the play's hosts, and each host's `qsfp` fact.
-fn inputs(vars: &Vars) -> (String, Vec<String>, impl Fn(&str) -> Option<QsfpFacts> + '_) {
-    let me = vars
-        .get("inventory_hostname")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    let hosts: Vec<String> = vars
-        .get("ansible_play_hosts_all")
-        .and_then(Value::as_array)
-        .map(|l| {
-            l.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
-    let hostvars = vars.get("hostvars").and_then(Value::as_object);
-    let facts = move |host: &str| -> Option<QsfpFacts> {
-        hostvars
-            .and_then(|h| h.get(host))
-            .and_then(|h| h.get("qsfp"))
-            .and_then(|q| serde_json::from_value(q.clone()).ok())
-    };
-    (me, hosts, facts)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
-    fn node(port: u8, addresses: &[&str]) -> QsfpFacts {
+    fn node(port: u8, addresses: &[&str]) -> Facts {
         let names = [
             ("enp1s0f0np0", "rocep1s0f0", 0),
             ("enP2p1s0f0np0", "roceP2p1s0f0", 0),
@@ -406,10 +369,12 @@ mod tests {
                 .unwrap()
             })
             .collect();
-        QsfpFacts {
+        Facts {
             interfaces,
             cabled_ports: vec![port],
+            up: Vec::new(),
             link_addresses: addresses.iter().map(|a| (*a).to_owned()).collect(),
+            rdma_devices: Vec::new(),
         }
     }
 
@@ -510,14 +475,13 @@ mod tests {
         let env = compute("spark-1", &hosts(), &healthy).unwrap();
         let file = env.file("spark-1");
         let hostfile = env.hostfile_text();
-        let check =
-            |facts: &dyn Fn(&str) -> Option<QsfpFacts>, file: Option<&str>, hostfile: &str| {
-                match compare("spark-1", &hosts(), facts, file, hostfile) {
-                    Drift::Current => "current".to_owned(),
-                    Drift::Unknown(why) => format!("unknown: {why}"),
-                    Drift::Stale { value, diagnosis } => format!("{value}: {diagnosis}"),
-                }
-            };
+        let check = |facts: &dyn Fn(&str) -> Option<Facts>, file: Option<&str>, hostfile: &str| {
+            match compare("spark-1", &hosts(), facts, file, hostfile) {
+                Drift::Current => "current".to_owned(),
+                Drift::Unknown(why) => format!("unknown: {why}"),
+                Drift::Stale { value, diagnosis } => format!("{value}: {diagnosis}"),
+            }
+        };
         assert_eq!(check(&healthy, Some(&file), &hostfile), "current");
         insta::assert_snapshot!(check(&healthy, None, &hostfile), @"missing: /etc/sparklink/cluster.env is missing: run `sparklink env` to write it");
         let edited = file.replace("MASTER_ADDR=192.168.100.10", "MASTER_ADDR=10.0.0.1");

@@ -11,8 +11,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::cluster_env::{self, Drift};
+use super::qsfp_facts::{Facts, Interface};
 use super::qsfp_plan::{self, Plan};
-use super::{strings, Context, ModuleError, Outcome};
+use super::{strings, Context, ModuleError, Outcome, Play};
 use crate::vars::Vars;
 
 /// How a check ended.
@@ -62,26 +63,6 @@ impl Check {
     }
 }
 
-/// A QSFP interface as the facts give it.
-#[derive(Clone, Debug, serde::Deserialize)]
-struct Iface {
-    name: String,
-    rdma: String,
-    port: u8,
-    carrier: bool,
-    mtu: Option<u32>,
-    #[serde(default)]
-    addresses: Vec<String>,
-    #[serde(default)]
-    ips: Vec<String>,
-}
-
-#[derive(Clone, Debug, serde::Deserialize)]
-struct QsfpFacts {
-    interfaces: Vec<Iface>,
-    cabled_ports: Vec<u8>,
-}
-
 /// Reads sysfs, pings and sshes; stdin holds one request per line:
 /// `IF name rdma`, `PING iface address mtu`, `SSH address`.
 const PROBE: &str = r#"while read -r kind a b c; do
@@ -106,44 +87,27 @@ done
 wait"#;
 
 pub async fn run(ctx: &Context<'_>) -> Result<Outcome, ModuleError> {
-    let me = text(ctx.vars, "inventory_hostname");
+    let play = Play::new(ctx.vars);
+    let (me, hosts) = (play.me.clone(), &play.hosts);
     let hostvars = ctx
         .vars
         .get("hostvars")
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or_default();
-    let hosts: Vec<String> = ctx
-        .vars
-        .get("ansible_play_hosts_all")
-        .and_then(Value::as_array)
-        .map(|l| {
-            l.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
-    let facts_of = |host: &str| -> Option<QsfpFacts> {
-        hostvars
-            .get(host)
-            .and_then(|h| h.get("qsfp"))
-            .and_then(|q| serde_json::from_value(q.clone()).ok())
-    };
-    let mine = facts_of(&me).ok_or_else(|| {
-        ModuleError::Failed(format!("{me} has no `qsfp` fact: run `qsfp_facts` first"))
-    })?;
+    let facts_of = |host: &str| play.qsfp(host);
+    let mine = play.my_qsfp()?;
     let silent: Vec<&String> = hosts
         .iter()
         .filter(|h| **h != me && facts_of(h).is_none())
         .collect();
-    let peers: Vec<(String, QsfpFacts)> = hosts
+    let peers: Vec<(String, Facts)> = hosts
         .iter()
         .filter(|h| **h != me)
         .filter_map(|h| facts_of(h).map(|f| (h.clone(), f)))
         .collect();
     let plan = plan_for(ctx.vars, &me);
-    let cabled: Vec<&Iface> = mine
+    let cabled: Vec<&Interface> = mine
         .interfaces
         .iter()
         .filter(|i| mine.cabled_ports.contains(&i.port))
@@ -239,13 +203,6 @@ fn plan_for(vars: &Vars, me: &str) -> Option<Plan> {
     plans.get(me).cloned()
 }
 
-fn text(vars: &Vars, key: &str) -> String {
-    vars.get(key)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned()
-}
-
 fn ports(list: &[u8]) -> String {
     if list.is_empty() {
         return "none".to_owned();
@@ -256,7 +213,7 @@ fn ports(list: &[u8]) -> String {
         .join("+")
 }
 
-fn cable(me: &str, mine: &QsfpFacts, peers: &[(String, QsfpFacts)]) -> Check {
+fn cable(me: &str, mine: &Facts, peers: &[(String, Facts)]) -> Check {
     const NAME: &str = "cable";
     if mine.cabled_ports.is_empty() {
         return Check::fail(NAME, "no port Up".into(), format!("no QSFP port is Up on {me}: check the cable on both ends; if it is seated, reboot and retry"));
@@ -375,7 +332,7 @@ fn rdma(probe: &str) -> Check {
     }
 }
 
-fn addresses(me: &str, mine: &QsfpFacts, plan: Option<&Plan>) -> Check {
+fn addresses(me: &str, mine: &Facts, plan: Option<&Plan>) -> Check {
     const NAME: &str = "addresses";
     let live: Vec<String> = mine
         .interfaces
@@ -496,7 +453,7 @@ async fn netplan(ctx: &Context<'_>, plan: Option<&Plan>) -> Result<Check, Module
     Ok(Check::pass(NAME, "as rendered, mode 600".into()))
 }
 
-fn mtu(me: &str, cabled: &[&Iface], peers: &[(String, QsfpFacts)], probe: &str) -> Check {
+fn mtu(me: &str, cabled: &[&Interface], peers: &[(String, Facts)], probe: &str) -> Check {
     const NAME: &str = "mtu";
     let mut values: Vec<String> = cabled
         .iter()
@@ -527,7 +484,7 @@ fn mtu(me: &str, cabled: &[&Iface], peers: &[(String, QsfpFacts)], probe: &str) 
     Check::pass(NAME, format!("{value}, carried (DF)"))
 }
 
-fn reachability(probe: &str, peers: &[(String, QsfpFacts)]) -> Check {
+fn reachability(probe: &str, peers: &[(String, Facts)]) -> Check {
     const NAME: &str = "ping";
     let rows = lines(probe, "PING");
     if rows.is_empty() {
@@ -554,11 +511,7 @@ fn reachability(probe: &str, peers: &[(String, QsfpFacts)]) -> Check {
     Check::pass(NAME, values.join(", "))
 }
 
-fn ssh(
-    probe: &str,
-    peers: &[(String, QsfpFacts)],
-    hostvars: &serde_json::Map<String, Value>,
-) -> Check {
+fn ssh(probe: &str, peers: &[(String, Facts)], hostvars: &serde_json::Map<String, Value>) -> Check {
     const NAME: &str = "ssh";
     let rows = lines(probe, "SSH");
     if rows.is_empty() {

@@ -90,6 +90,59 @@ impl Context<'_> {
     }
 }
 
+/// What a module reads of the play: this host, the play's hosts
+/// (`ansible_play_hosts_all`, in inventory order) and each host's `qsfp`
+/// fact (set by `qsfp_facts`).
+struct Play<'a> {
+    me: String,
+    hosts: Vec<String>,
+    hostvars: Option<&'a Vars>,
+}
+
+impl<'a> Play<'a> {
+    fn new(vars: &'a Vars) -> Self {
+        let me = vars
+            .get("inventory_hostname")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let hosts = vars
+            .get("ansible_play_hosts_all")
+            .and_then(serde_json::Value::as_array)
+            .map(|list| {
+                list.iter()
+                    .filter_map(serde_json::Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let hostvars = vars.get("hostvars").and_then(serde_json::Value::as_object);
+        Self {
+            me,
+            hosts,
+            hostvars,
+        }
+    }
+
+    /// `host`'s `qsfp` fact, when `qsfp_facts` ran there.
+    fn qsfp(&self, host: &str) -> Option<qsfp_facts::Facts> {
+        self.hostvars
+            .and_then(|h| h.get(host))
+            .and_then(|h| h.get("qsfp"))
+            .and_then(|q| serde_json::from_value(q.clone()).ok())
+    }
+
+    /// This host's `qsfp` fact, or the error that says to gather it.
+    fn my_qsfp(&self) -> Result<qsfp_facts::Facts, ModuleError> {
+        self.qsfp(&self.me).ok_or_else(|| {
+            ModuleError::Failed(format!(
+                "{} has no `qsfp` fact: run `qsfp_facts` first",
+                self.me
+            ))
+        })
+    }
+}
+
 /// What a module did.
 #[derive(Debug, Default)]
 pub struct Outcome {

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{strings, Context, ModuleError, Outcome};
 
@@ -18,8 +18,9 @@ done
 echo "## addr"; ip -4 -o addr show 2>/dev/null
 echo "## rdma"; ls /sys/class/infiniband 2>/dev/null || true"###;
 
-/// A QSFP netdev as `ibdev2netdev` and sysfs show it.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+/// A QSFP netdev as `ibdev2netdev` and sysfs show it. Other modules read
+/// it back from `hostvars[host].qsfp`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Interface {
     pub name: String,
     /// The RDMA device behind it (`rocep1s0f1`).
@@ -28,27 +29,34 @@ pub struct Interface {
     pub port: u8,
     /// Whether the netdev has carrier: a cable to a live peer.
     pub carrier: bool,
+    #[serde(default)]
     pub mtu: Option<u32>,
     /// Mb/s from sysfs; `None` when unknown (-1) or unreadable.
+    #[serde(default)]
     pub speed: Option<u32>,
     /// IPv4 addresses in CIDR form.
+    #[serde(default)]
     pub addresses: Vec<String>,
     /// The same addresses without prefix.
+    #[serde(default)]
     pub ips: Vec<String>,
 }
 
 /// The `qsfp` fact.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Facts {
     /// Every QSFP netdev, primary rail (`enp1s0…`) before the second (`enP2p…`), port 0 first.
     pub interfaces: Vec<Interface>,
     /// Physical ports whose netdevs have carrier.
     pub cabled_ports: Vec<u8>,
     /// Netdevs with carrier.
+    #[serde(default)]
     pub up: Vec<String>,
     /// IPv4 addresses (no prefix) on the netdevs of cabled ports.
+    #[serde(default)]
     pub link_addresses: Vec<String>,
     /// RDMA devices listed in /sys/class/infiniband.
+    #[serde(default)]
     pub rdma_devices: Vec<String>,
 }
 
