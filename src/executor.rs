@@ -221,7 +221,10 @@ impl<'a> Executor<'a> {
             handler: false,
         });
         let this = &*self;
-        let results: Vec<(String, Result<Remote, TransportError>)> = stream::iter(missing)
+        let owner = lock_owner();
+        let owner = owner.as_str();
+        type Refusal = Option<(Status, String)>;
+        let results: Vec<(String, Option<Remote>, Refusal)> = stream::iter(missing)
             .map(|host| async move {
                 let (settings, events) = (this.settings, this.events);
                 let result = match this.inventory.host(&host) {
@@ -252,19 +255,10 @@ impl<'a> Executor<'a> {
                         result: TaskResult::new(Status::Unreachable, e.to_string()),
                     },
                 });
-                (host, result)
-            })
-            .buffer_unordered(self.settings.forks.max(1))
-            .collect()
-            .await;
-        let owner = lock_owner();
-        let locked = futures::future::join_all(results.into_iter().map(|(host, result)| {
-            let owner = &owner;
-            async move {
-                let remote = match result {
-                    Ok(remote) => remote,
-                    Err(_) => return (host, None, None),
+                let Ok(remote) = result else {
+                    return (host, None, None);
                 };
+                // The lock at once, while other hosts may still be connecting.
                 let refusal = match remote.lock(owner).await {
                     Ok(None) => None,
                     Ok(Some(holder)) => Some((
@@ -274,10 +268,11 @@ impl<'a> Executor<'a> {
                     Err(e) => Some((Status::Unreachable, e.to_string())),
                 };
                 (host, Some(remote), refusal)
-            }
-        }))
-        .await;
-        for (host, remote, refusal) in locked {
+            })
+            .buffer_unordered(self.settings.forks.max(1))
+            .collect()
+            .await;
+        for (host, remote, refusal) in results {
             let Some(remote) = remote else {
                 self.kill(&host);
                 continue;
