@@ -9,7 +9,7 @@
 //!   [`template`]: the minijinja environment.
 //! - [`executor`]: runs tasks over hosts in parallel and emits [`event`]s;
 //!   [`modules`]: what a task can do; [`sudo`]: `become`;
-//!   [`transport`]: OpenSSH (and local) connections.
+//!   [`transport`]: OpenSSH connections.
 //! - [`report`]: the only writer to the terminal: live lines, recap, JSON.
 //! - [`exit`]: the exit codes.
 

@@ -1,11 +1,9 @@
 //! Transport: how a command reaches a host and its output comes back.
 //!
 //! One [`Transport`] per host, opened once and multiplexed for every command
-//! of the run. [`ssh`] is the real backend (one OpenSSH master connection per
-//! host, commands over its mux socket); [`local`] runs commands on this
-//! machine so engine tests need no sshd.
+//! of the run. [`ssh`] is the backend: one OpenSSH master connection per
+//! host, commands over its mux socket.
 
-pub mod local;
 pub mod ssh;
 
 use std::time::Duration;
@@ -23,6 +21,34 @@ pub struct RemoteCommand {
     /// logged, never shown (see the `Debug` impl).
     pub stdin: Option<Vec<u8>>,
     pub timeout: Duration,
+}
+
+impl RemoteCommand {
+    /// The program and its arguments; an empty argv is an error.
+    pub fn program(&self, host: &str) -> Result<(&str, &[String]), TransportError> {
+        self.argv
+            .split_first()
+            .map(|(program, args)| (program.as_str(), args))
+            .ok_or_else(|| self.failed(host, "empty command".to_owned()))
+    }
+
+    /// This command could not be run on `host`.
+    pub fn failed(&self, host: &str, detail: String) -> TransportError {
+        TransportError::Exec {
+            host: host.to_owned(),
+            command: describe(&self.argv),
+            detail,
+        }
+    }
+
+    /// This command outlived its timeout on `host`.
+    pub fn timed_out(&self, host: &str) -> TransportError {
+        TransportError::Timeout {
+            host: host.to_owned(),
+            command: describe(&self.argv),
+            seconds: self.timeout.as_secs(),
+        }
+    }
 }
 
 impl std::fmt::Debug for RemoteCommand {

@@ -11,9 +11,7 @@ use futures::FutureExt;
 use openssh::{Child, ControlPersist, KnownHosts, Session, SessionBuilder, Stdio};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
-use super::{
-    describe, CommandOutput, Connection, Connector, RemoteCommand, Transport, TransportError,
-};
+use super::{CommandOutput, Connection, Connector, RemoteCommand, Transport, TransportError};
 
 /// Options every connection shares.
 #[derive(Clone, Debug)]
@@ -89,14 +87,9 @@ impl Transport for SshTransport {
     ) -> BoxFuture<'a, Result<CommandOutput, TransportError>> {
         async move {
             let work = self.exec(command);
-            match tokio::time::timeout(command.timeout, work).await {
-                Ok(result) => result,
-                Err(_) => Err(TransportError::Timeout {
-                    host: self.host.clone(),
-                    command: describe(&command.argv),
-                    seconds: command.timeout.as_secs(),
-                }),
-            }
+            tokio::time::timeout(command.timeout, work)
+                .await
+                .map_err(|_| command.timed_out(&self.host))?
         }
         .boxed()
     }
@@ -106,35 +99,23 @@ impl Transport for SshTransport {
         command: &'a RemoteCommand,
     ) -> BoxFuture<'a, Result<String, TransportError>> {
         async move {
-            let exec_error = |detail: String| TransportError::Exec {
-                host: self.host.clone(),
-                command: describe(&command.argv),
-                detail,
-            };
-            let (program, args) = command
-                .argv
-                .split_first()
-                .ok_or_else(|| exec_error("empty command".to_owned()))?;
+            let (program, args) = command.program(&self.host)?;
             let mut child = Arc::clone(&self.session)
-                .arc_command(program.as_str())
+                .arc_command(program)
                 .args(args.iter().map(String::as_str))
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null())
                 .spawn()
                 .await
-                .map_err(|e| self.lost_or(e, &exec_error))?;
+                .map_err(|e| self.lost_or(e, command))?;
             let mut first = String::new();
             if let Some(stdout) = child.stdout().take() {
                 let mut reader = BufReader::new(stdout);
-                let read = tokio::time::timeout(command.timeout, reader.read_line(&mut first));
-                if read.await.is_err() {
-                    return Err(TransportError::Timeout {
-                        host: self.host.clone(),
-                        command: describe(&command.argv),
-                        seconds: command.timeout.as_secs(),
-                    });
-                }
+                tokio::time::timeout(command.timeout, reader.read_line(&mut first))
+                    .await
+                    .map_err(|_| command.timed_out(&self.host))?
+                    .map_err(|e| command.failed(&self.host, e.to_string()))?;
             }
             self.held
                 .lock()
@@ -176,18 +157,10 @@ impl Transport for SshTransport {
 
 impl SshTransport {
     async fn exec(&self, command: &RemoteCommand) -> Result<CommandOutput, TransportError> {
-        let exec_error = |detail: String| TransportError::Exec {
-            host: self.host.clone(),
-            command: describe(&command.argv),
-            detail,
-        };
-        let (program, args) = command
-            .argv
-            .split_first()
-            .ok_or_else(|| exec_error("empty command".to_owned()))?;
+        let (program, args) = command.program(&self.host)?;
         let mut child = self
             .session
-            .command(program.as_str())
+            .command(program)
             .args(args.iter().map(String::as_str))
             .stdin(if command.stdin.is_some() {
                 Stdio::piped()
@@ -198,7 +171,7 @@ impl SshTransport {
             .stderr(Stdio::piped())
             .spawn()
             .await
-            .map_err(|e| self.lost_or(e, &exec_error))?;
+            .map_err(|e| self.lost_or(e, command))?;
         let stdin = child.stdin().take();
         let mut stdout_pipe = child.stdout().take();
         let mut stderr_pipe = child.stderr().take();
@@ -224,10 +197,7 @@ impl SshTransport {
             buf
         };
         let ((), stdout, stderr) = tokio::join!(feed, read_out, read_err);
-        let status = child
-            .wait()
-            .await
-            .map_err(|e| self.lost_or(e, &exec_error))?;
+        let status = child.wait().await.map_err(|e| self.lost_or(e, command))?;
         Ok(CommandOutput {
             status: status.code(),
             stdout,
@@ -237,11 +207,7 @@ impl SshTransport {
 
     /// openssh cannot tell a dropped connection from a killed remote
     /// process; ask the master which one it was.
-    fn lost_or(
-        &self,
-        error: openssh::Error,
-        other: &dyn Fn(String) -> TransportError,
-    ) -> TransportError {
+    fn lost_or(&self, error: openssh::Error, command: &RemoteCommand) -> TransportError {
         match error {
             openssh::Error::Disconnected | openssh::Error::RemoteProcessTerminated => {
                 TransportError::Disconnected {
@@ -249,7 +215,7 @@ impl SshTransport {
                     detail: error.to_string(),
                 }
             }
-            e => other(chain(&e)),
+            e => command.failed(&self.host, chain(&e)),
         }
     }
 }
