@@ -265,7 +265,8 @@ impl<'a> Executor<'a> {
                         Status::Failed,
                         format!("another sparklink run is working on {host} ({holder}): wait for it to finish, then retry"),
                     )),
-                    Err(e) => Some((Status::Unreachable, e.to_string())),
+                    Err(e) if e.is_unreachable() => Some((Status::Unreachable, e.to_string())),
+                    Err(e) => Some((Status::Failed, e.to_string())),
                 };
                 (host, Some(remote), refusal)
             })

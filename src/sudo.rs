@@ -185,7 +185,8 @@ impl Remote {
     /// Takes the node's run lock for as long as this connection lives, so
     /// two runs never interleave on a node. The lock is a `flock` held by a
     /// command whose input is this connection: it is released when sparklink
-    /// closes the connection or dies. Returns who holds it when it is taken.
+    /// closes the connection or dies. Returns who holds it when another run
+    /// has it.
     pub async fn lock(&self, owner: &str) -> Result<Option<String>, TransportError> {
         let command = RemoteCommand {
             argv: vec![
@@ -199,16 +200,13 @@ impl Remote {
             timeout: self.timeout,
         };
         let first = self.transport.hold(&command).await?;
-        Ok(match first.as_str() {
-            "locked" => None,
-            other => Some(
-                other
-                    .strip_prefix("busy")
-                    .unwrap_or(other)
-                    .trim()
-                    .to_owned(),
-            ),
-        })
+        if first == "locked" {
+            return Ok(None);
+        }
+        match first.strip_prefix("busy") {
+            Some(holder) => Ok(Some(holder.trim().to_owned())),
+            None => Err(command.failed(self.host(), format!("cannot take the run lock: {first}"))),
+        }
     }
 
     /// Closes the connection.
@@ -218,14 +216,15 @@ impl Remote {
 }
 
 /// Holds /run/lock/sparklink.lock until stdin closes; prints `locked`, or
-/// `busy` and the holder. Only `sh` and `flock` run: the owner line comes
+/// `busy` and the holder, or why no lock can be taken. Only `sh` and `flock` run: the owner line comes
 /// ready-made and the wait for end of input is the shell's own `read`.
 /// Hosts of one inventory that share a filesystem
 /// (several sshd on one machine) share the lock: when the holder is this
 /// very run (`$1`, which names its pid), the host counts as locked. The
 /// holder writes its name just after taking the lock, so a busy lock is
 /// looked at for up to a second before it is called another run's.
-const LOCK: &str = r#"lock=/run/lock/sparklink.lock; [ -d /run/lock ] || lock=/tmp/sparklink.lock
+const LOCK: &str = r#"command -v flock >/dev/null || { echo "flock is not installed (it comes with util-linux)"; exit 0; }
+lock=/run/lock/sparklink.lock; [ -d /run/lock ] || lock=/tmp/sparklink.lock
 exec 9>>"$lock" || { echo "busy (cannot open $lock)"; exit 0; }
 if ! flock -n 9; then
   i=0

@@ -91,6 +91,33 @@ fn two_inventory_hosts_on_one_machine_share_the_lock_of_one_run() {
 }
 
 #[test]
+fn a_node_without_flock_is_failed_with_the_cause_not_called_busy() {
+    let lab = lab();
+    let inventory = lab.inventory().display().to_string();
+    lab.sh("spark-2", "mount --bind /dev/null /usr/bin/flock");
+    let run = sparklink(
+        &["run", &playbook("midway.yml"), "-i", &inventory, "--json"],
+        Some(lab.password()),
+    );
+    let _ = lab.exec("spark-2", "umount /usr/bin/flock");
+    run.assert_code(2);
+    assert_eq!(run.recap("spark-2", "failed"), 1);
+    assert_eq!(run.recap("spark-1", "changed"), 3);
+    assert!(
+        run.stdout.contains(
+            "cannot take the run lock: flock is not installed (it comes with util-linux)"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !run.stdout.contains("another sparklink run"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
 fn the_sudo_password_never_shows_on_the_node_or_in_output() {
     let lab = lab();
     let inventory = lab.inventory().display().to_string();
