@@ -20,7 +20,6 @@ use serde_json::Value;
 
 use super::{strings, Context, ModuleError, Outcome, Play};
 use crate::template::shell_quote;
-use crate::vars::Vars;
 
 /// One QSFP port (both twins together).
 const LINE_RATE_GBPS: f64 = 200.0;
@@ -232,13 +231,9 @@ pub async fn run(args: Args, ctx: &Context<'_>) -> Result<Outcome, ModuleError> 
             detail: format!("seconds: {} is not between 1 and 60", args.seconds),
         });
     }
-    let me = ctx
-        .vars
-        .get("inventory_hostname")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    let (rails, mut problems) = rails(ctx.vars, &me)?;
+    let play = Play::new(ctx.vars);
+    let me = play.me.as_str();
+    let (rails, mut problems) = rails(&play)?;
     let mut measured = Vec::new();
     // Peers one after the other (they share this node's port); a peer's rails together.
     let mut peers: Vec<&str> = rails.iter().map(|r| r.peer.as_str()).collect();
@@ -247,7 +242,7 @@ pub async fn run(args: Args, ctx: &Context<'_>) -> Result<Outcome, ModuleError> 
         let runs = rails
             .iter()
             .filter(|r| r.peer == peer)
-            .map(|rail| measure(ctx, &me, rail, args.seconds));
+            .map(|rail| measure(ctx, me, rail, args.seconds));
         for result in futures::future::join_all(runs).await {
             match result? {
                 Ok(m) => measured.push(m),
@@ -255,19 +250,17 @@ pub async fn run(args: Args, ctx: &Context<'_>) -> Result<Outcome, ModuleError> 
             }
         }
     }
-    Ok(outcome(&me, &measured, problems))
+    Ok(outcome(me, &measured, problems))
 }
 
 /// The rails to measure, and why some could not be.
-fn rails(vars: &Vars, me: &str) -> Result<(Vec<Rail>, Vec<String>), ModuleError> {
-    let play = Play::new(vars);
-    let facts_of = |host: &str| play.qsfp(host);
+fn rails(play: &Play<'_>) -> Result<(Vec<Rail>, Vec<String>), ModuleError> {
+    let me = play.me.as_str();
     let mine = play.my_qsfp()?;
-    let hosts: Vec<&str> = play.hosts.iter().map(String::as_str).collect();
     let mut rails = Vec::new();
     let mut problems = Vec::new();
-    for peer in hosts.into_iter().filter(|h| *h != me) {
-        let Some(theirs) = facts_of(peer) else {
+    for peer in play.hosts.iter().filter(|h| *h != me) {
+        let Some(theirs) = play.qsfp(peer) else {
             problems.push(format!("{peer} could not be read over the management network, so no bandwidth to it was measured: check that it is on and that its sshd runs"));
             continue;
         };

@@ -9,12 +9,14 @@
 //! `ready` is false and the task is skipped: there is nothing to work out.
 //!
 //! [`drift`] is `verify`'s check that the node's cluster.env and hostfile
-//! still match the live link. Changes nothing.
+//! (read without sudo: both are world-readable) still match the live link.
+//! Changes nothing.
 
 use serde_json::Value;
 
+use super::copy::{read, Current};
 use super::qsfp_facts::Facts;
-use super::{strings, Context, ModuleError, Outcome, Play};
+use super::{Context, ModuleError, Outcome, Play};
 use crate::vars::Vars;
 
 /// Where `up` and `sparklink env` write the environment.
@@ -79,6 +81,17 @@ pub fn link_name(host: &str) -> Option<String> {
     valid.then_some(name)
 }
 
+/// The node's interfaces that have carrier and an address: the ones a
+/// job's sockets can use.
+fn addressed(facts: &Facts) -> Vec<&str> {
+    facts
+        .interfaces
+        .iter()
+        .filter(|i| i.carrier && !i.ips.is_empty())
+        .map(|i| i.name.as_str())
+        .collect()
+}
+
 /// Works out `me`'s environment from every play host's facts (`hosts` in
 /// play order; the first is the master).
 fn compute(
@@ -107,12 +120,7 @@ fn compute(
     let Some((_, mine)) = all.iter().find(|(h, _)| h == me) else {
         return Err(format!("{me} is not a host of this play"));
     };
-    let up: Vec<&str> = mine
-        .interfaces
-        .iter()
-        .filter(|i| i.carrier && !i.ips.is_empty())
-        .map(|i| i.name.as_str())
-        .collect();
+    let up = addressed(mine);
     let mut hcas: Vec<&str> = Vec::new();
     for iface in mine
         .interfaces
@@ -219,34 +227,18 @@ pub enum Drift {
     Stale { value: String, diagnosis: String },
 }
 
-/// Reads the node's cluster.env and hostfile (no sudo: both are
-/// world-readable) and compares them with what the live link gives now.
+/// Reads the node's cluster.env and hostfile and compares them with what
+/// the live link gives now.
 pub async fn drift(ctx: &Context<'_>) -> Result<Drift, ModuleError> {
-    let out = ctx
-        .remote
-        .run(
-            strings(&[
-                "sh",
-                "-c",
-                r#"cat "$1" 2>/dev/null || echo '#missing'; echo '#hostfile'; cat "$2" 2>/dev/null"#,
-                "sh",
-                ENV_FILE,
-                HOSTFILE,
-            ]),
-            None,
-            false,
-        )
-        .await?;
-    let text = out.stdout_text();
-    let (file, hostfile) = text.split_once("#hostfile\n").unwrap_or((&text, ""));
-    let file = (file != "#missing\n").then_some(file);
+    let (file, hostfile) = futures::try_join!(read(ENV_FILE, ctx), read(HOSTFILE, ctx))?;
+    let text = |f: Option<Current>| f.map(|f| String::from_utf8_lossy(&f.content).into_owned());
     let play = Play::new(ctx.vars);
     Ok(compare(
         &play.me,
         &play.hosts,
         &|h| play.qsfp(h),
-        file,
-        hostfile,
+        text(file).as_deref(),
+        &text(hostfile).unwrap_or_default(),
     ))
 }
 
@@ -272,12 +264,7 @@ fn compare(
     // Whatever else is known: the interfaces it names must be Up and
     // addressed now, or jobs fail with "Socket operation on non-socket".
     if let Some(mine) = facts(me) {
-        let live: Vec<&str> = mine
-            .interfaces
-            .iter()
-            .filter(|i| i.carrier && !i.ips.is_empty())
-            .map(|i| i.name.as_str())
-            .collect();
+        let live = addressed(&mine);
         let named = written("NCCL_SOCKET_IFNAME").unwrap_or_default();
         let gone: Vec<&str> = named
             .split(',')

@@ -17,11 +17,11 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
 use super::qsfp_facts::Facts;
-use super::{Context, ModuleError, Outcome};
+use super::{Context, ModuleError, Outcome, Play};
 use crate::vars::Vars;
 
 const DEFAULT_SUBNETS: [&str; 4] = [
@@ -73,28 +73,9 @@ pub struct Node {
     pub vars: Vars,
 }
 
-#[derive(Deserialize)]
-struct NodeFacts {
-    interfaces: Vec<FactInterface>,
-    cabled_ports: Vec<u8>,
-}
-
-#[derive(Deserialize)]
-struct FactInterface {
-    name: String,
-    rdma: String,
-    port: u8,
-    carrier: bool,
-}
-
 pub fn run(ctx: &Context<'_>) -> Result<Outcome, ModuleError> {
     let nodes = nodes_from_vars(ctx.vars)?;
-    let me = ctx
-        .vars
-        .get("inventory_hostname")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
+    let me = Play::new(ctx.vars).me;
     let (plans, warnings) = plan(&nodes).map_err(ModuleError::Failed)?;
     let mine = plans
         .get(&me)
@@ -138,28 +119,7 @@ pub fn nodes_from_vars(vars: &Vars) -> Result<Vec<Node>, ModuleError> {
             ))
         };
         let qsfp = host.get("qsfp").ok_or_else(|| missing("qsfp"))?;
-        let parsed: NodeFacts =
-            serde_json::from_value(qsfp.clone()).map_err(|_| missing("qsfp"))?;
-        let facts = Facts {
-            interfaces: parsed
-                .interfaces
-                .into_iter()
-                .map(|i| super::qsfp_facts::Interface {
-                    name: i.name,
-                    rdma: i.rdma,
-                    port: i.port,
-                    carrier: i.carrier,
-                    mtu: None,
-                    speed: None,
-                    addresses: Vec::new(),
-                    ips: Vec::new(),
-                })
-                .collect(),
-            cabled_ports: parsed.cabled_ports,
-            up: Vec::new(),
-            link_addresses: Vec::new(),
-            rdma_devices: Vec::new(),
-        };
+        let facts: Facts = serde_json::from_value(qsfp.clone()).map_err(|_| missing("qsfp"))?;
         let text = |key: &str| host.get(key).and_then(Value::as_str).map(str::to_owned);
         nodes.push(Node {
             user: text("ansible_user_id").ok_or_else(|| missing("ansible_user_id"))?,
