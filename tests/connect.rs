@@ -423,3 +423,35 @@ fn down_puts_back_the_mtu_that_qsfp_mtu_raised() {
         "down left the link other than it was"
     );
 }
+
+#[test]
+fn an_earlier_40_cx7_yaml_is_kept_aside_and_down_puts_it_back() {
+    let lab = lab();
+    for (node, host) in [("spark-1", 1), ("spark-2", 2)] {
+        lab.sh(
+            node,
+            &format!(
+                "printf 'network:\\n  version: 2\\n  ethernets:\\n    enp1s0f1np1:\\n      addresses: [10.9.9.{host}/24]\\n' > /etc/netplan/40-cx7.yaml && chmod 600 /etc/netplan/40-cx7.yaml && netplan apply"
+            ),
+        );
+    }
+    let before = snapshots(&lab);
+    let mine = lab.sh("spark-1", "cat /etc/netplan/40-cx7.yaml");
+    up(&lab, &[]).assert_code(0);
+    assert_eq!(
+        lab.sh("spark-1", "cat /etc/sparklink/backup/40-cx7.yaml"),
+        mine,
+        "the earlier file is kept outside /etc/netplan"
+    );
+    assert!(lab
+        .sh("spark-1", "head -n 1 /etc/netplan/40-cx7.yaml")
+        .starts_with("# Written by sparklink"));
+    down(&lab).assert_code(0);
+    assert_eq!(lab.sh("spark-1", "cat /etc/netplan/40-cx7.yaml"), mine);
+    assert_eq!(
+        snapshots(&lab),
+        before,
+        "down did not put the earlier file back"
+    );
+    assert_eq!(lab.addresses("spark-1", "enp1s0f1np1"), ["10.9.9.1/24"]);
+}

@@ -24,6 +24,7 @@ use serde::Deserialize;
 use super::copy::{read, unified_diff};
 use super::{strings, Context, ModuleError, Outcome};
 use crate::sudo::Remote;
+use crate::template::shell_quote;
 
 const BACKUP_DIR: &str = "/etc/sparklink/backup";
 const STATE_DIR: &str = "/run/sparklink";
@@ -275,7 +276,13 @@ pub async fn run(args: Args, ctx: &Context<'_>) -> Result<Outcome, ModuleError> 
     // 5. confirm over a new connection
     let deadline = started + Duration::from_secs(confirm_timeout);
     let cleanup = match args.state {
-        State::Absent => format!("rm -f -- {BACKUP_DIR}/{}", file_name(&args.dest)),
+        State::Absent => {
+            let name = std::path::Path::new(&args.dest)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            format!("rm -f -- {}", shell_quote(&format!("{BACKUP_DIR}/{name}")))
+        }
         State::Present => String::new(),
     };
     match confirm(ctx, &id, &args.expect, deadline, &cleanup).await {
@@ -289,10 +296,6 @@ pub async fn run(args: Args, ctx: &Context<'_>) -> Result<Outcome, ModuleError> 
             rolled_back(ctx, &id, &reason, deadline, confirm_timeout).await,
         )),
     }
-}
-
-fn file_name(path: &str) -> &str {
-    path.rsplit('/').next().unwrap_or(path)
 }
 
 /// A second file configuring our interfaces would be merged with ours.
